@@ -1,0 +1,105 @@
+//! Alert correlation, first version: alerts of one cluster are drawn into incidents by
+//! correlation keys (workload, node, service) inside an event-time session window.
+//!
+//! Determinism: events are buffered and applied in event-time order once the watermark
+//! passes them, and incident changes are published only at boundaries aligned to multiples
+//! of `emit_interval`. The state published at boundary B reflects exactly the events with
+//! time < B, so any batching of the input, any watermark granularity and any snapshot /
+//! restore point give the same records with the same ids.
+
+pub mod config;
+pub mod keys;
+mod state;
+#[cfg(test)]
+mod tests;
+
+use chrono::{DateTime, Utc};
+use kubesage_schemas::alert::Alert;
+use kubesage_schemas::topics;
+use kubesage_schemas::Envelope;
+
+pub use config::{CorrelationConfig, GroupKind};
+use state::State;
+
+use crate::time::{duration_millis, to_millis};
+use crate::{Collector, Operator, OperatorError, Snapshot};
+
+const SNAPSHOT_VERSION: u32 = 1;
+pub const SOURCE: &str = "kubesage/operator/correlate";
+
+pub struct Correlator {
+    cfg: CorrelationConfig,
+    interval: i64,
+    state: State,
+}
+
+impl Correlator {
+    pub fn new(cfg: CorrelationConfig) -> Self {
+        let interval = duration_millis(cfg.emit_interval).max(1);
+        Correlator { cfg, interval, state: State::default() }
+    }
+
+    /// Incidents currently tracked (open, or resolved but still in their session).
+    pub fn tracked_incidents(&self) -> usize {
+        self.state.incidents.len()
+    }
+
+    /// Process every boundary up to `wm`, skipping boundaries where nothing is due.
+    fn advance(&mut self, wm: i64, out: &mut Collector) {
+        let step = self.interval;
+        let floor = |t: i64| t.div_euclid(step) * step;
+        // Start just below the earliest buffered event, so that the first boundary does not
+        // depend on how far the first watermark happened to jump.
+        let first = self.state.next_due(&self.cfg).unwrap_or(wm).min(wm);
+        let mut last = *self.state.last_boundary.get_or_insert_with(|| floor(first));
+        loop {
+            let mut b = last + step;
+            if !self.state.has_dirty() {
+                match self.state.next_due(&self.cfg) {
+                    Some(t) => b = b.max(floor(t) + step),
+                    None => {
+                        last = last.max(floor(wm));
+                        break;
+                    }
+                }
+            }
+            if b > wm {
+                break;
+            }
+            self.state.process_boundary(b, &self.cfg, out);
+            last = b;
+        }
+        self.state.last_boundary = Some(last);
+    }
+}
+
+impl Operator for Correlator {
+    type In = Alert;
+    const NAME: &'static str = "correlate";
+
+    fn on_event(&mut self, event: Envelope<Alert>, _out: &mut Collector) {
+        self.state.buffer_event(event);
+    }
+
+    fn on_watermark(&mut self, watermark: DateTime<Utc>, out: &mut Collector) {
+        let wm = to_millis(&watermark);
+        if self.state.watermark.is_some_and(|w| wm <= w) {
+            return;
+        }
+        self.state.watermark = Some(wm);
+        self.advance(wm, out);
+    }
+
+    fn snapshot(&self) -> Snapshot {
+        // State is plain data (maps with string/integer keys): encoding cannot fail.
+        Snapshot::of(SNAPSHOT_VERSION, &self.state).unwrap_or(Snapshot { version: SNAPSHOT_VERSION, state: serde_json::Value::Null })
+    }
+
+    fn restore(&mut self, snapshot: Snapshot) -> Result<(), OperatorError> {
+        self.state = snapshot.decode(SNAPSHOT_VERSION)?;
+        Ok(())
+    }
+}
+
+/// Output topic of the correlator.
+pub const OUTPUT: &str = topics::INCIDENTS;

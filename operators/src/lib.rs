@@ -1,0 +1,13 @@
+//! KubeSage analytics as pure, synchronous state machines.
+//!
+//! Nothing in this crate does IO, spawns tasks, reads the wall clock or touches a global
+//! registry: time is an input (event time on events, watermarks, ticks), outputs go into a
+//! [`Collector`] the host hands in, and state is a versioned [`Snapshot`]. Given the same
+//! inputs in the same order an operator produces the same outputs, byte for byte.
+
+pub mod correlation;
+pub mod operator;
+pub mod planner;
+pub mod time;
+
+pub use operator::{Collector, ConfigIssue, Emitted, Operator, OperatorError, Snapshot};

@@ -1,0 +1,82 @@
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::alert::Severity;
+use crate::alertmanager::AlertStatus;
+use crate::envelope::Payload;
+
+/// The state of one incident on `kubesage.incidents`, keyed by cluster. Every record is the
+/// whole current state (the last record of an `incident_id` is its truth).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Incident {
+    pub incident_id: String,
+    pub status: IncidentStatus,
+    pub title: String,
+    pub severity: Severity,
+    /// Correlation keys that drew the alerts together, e.g. `workload:shop/payments`.
+    pub keys: Vec<String>,
+    /// Common namespace of the members, when they share one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    /// Owning workload (`Kind/name`) of the members, when they share one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workload: Option<String>,
+    pub started_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolved_at: Option<DateTime<Utc>>,
+    /// Alert counts by alertname.
+    pub alertnames: BTreeMap<String, u32>,
+    pub alert_count: u32,
+    pub firing_count: u32,
+    /// Members (capped; `alert_count` is the full number).
+    pub alerts: Vec<IncidentAlert>,
+    /// Increments with every published state.
+    pub revision: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum IncidentStatus {
+    Open,
+    Resolved,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct IncidentAlert {
+    pub fingerprint: String,
+    pub alertname: String,
+    pub status: AlertStatus,
+    pub severity: Severity,
+    pub starts_at: DateTime<Utc>,
+    pub labels: BTreeMap<String, String>,
+}
+
+impl Payload for Incident {
+    const KIND: &'static str = "io.kubesage.incident.v1";
+}
+
+/// Ranked root-cause candidates for one incident on `kubesage.rca`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct RcaReport {
+    pub incident_id: String,
+    pub candidates: Vec<RcaCandidate>,
+    pub graph_nodes: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct RcaCandidate {
+    /// `Kind/namespace/name` of the component.
+    pub component: String,
+    pub score: f64,
+    pub rank: u32,
+    /// Human-readable reasons this candidate is here.
+    pub evidence: Vec<String>,
+}
+
+impl Payload for RcaReport {
+    const KIND: &'static str = "io.kubesage.rca.v1";
+}

@@ -1,0 +1,91 @@
+//! Metrics, logs and what the stage-1 detectors conclude from them.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::envelope::Payload;
+
+/// One sample of one series on `kubesage.metrics`, keyed by series.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct MetricSample {
+    /// `__name__` of the series.
+    pub name: String,
+    /// All other labels, sorted.
+    pub labels: BTreeMap<String, String>,
+    pub value: f64,
+    pub timestamp: DateTime<Utc>,
+}
+
+impl Payload for MetricSample {
+    const KIND: &'static str = "io.kubesage.metric.sample.v1";
+}
+
+/// One log line on `kubesage.logs`, keyed by stream.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct LogRecord {
+    /// Stream labels (Loki style), sorted.
+    pub stream: BTreeMap<String, String>,
+    pub line: String,
+    pub timestamp: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub level: Option<String>,
+}
+
+impl Payload for LogRecord {
+    const KIND: &'static str = "io.kubesage.log.record.v1";
+}
+
+/// A template mined from logs on `kubesage.log.patterns`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct LogPattern {
+    pub template_id: String,
+    /// Template with `<*>` for variables.
+    pub template: String,
+    pub stream: BTreeMap<String, String>,
+    pub count: u64,
+    #[serde(default)]
+    pub examples: Vec<String>,
+    pub window_start: DateTime<Utc>,
+    pub window_end: DateTime<Utc>,
+}
+
+impl Payload for LogPattern {
+    const KIND: &'static str = "io.kubesage.log.pattern.v1";
+}
+
+/// An anomaly on `kubesage.anomalies`: one record when it starts, updates while it lasts,
+/// one when it ends.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Anomaly {
+    pub anomaly_id: String,
+    pub phase: AnomalyPhase,
+    /// `metric`, `log` or `cost`.
+    pub signal: String,
+    /// Series or stream the anomaly is about.
+    pub series: String,
+    pub labels: BTreeMap<String, String>,
+    /// Anomaly likelihood in [0, 1].
+    pub score: f64,
+    pub observed: f64,
+    pub expected_low: f64,
+    pub expected_high: f64,
+    /// Detectors that agreed.
+    pub detectors: Vec<String>,
+    pub window_start: DateTime<Utc>,
+    pub window_end: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum AnomalyPhase {
+    Started,
+    Updated,
+    Ended,
+}
+
+impl Payload for Anomaly {
+    const KIND: &'static str = "io.kubesage.anomaly.v1";
+}

@@ -1,0 +1,39 @@
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::envelope::Payload;
+use crate::k8s::ObjectRef;
+
+/// A change of the cluster's object graph on `kubesage.topology`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct TopologyUpdate {
+    pub op: TopologyOp,
+    pub object: ObjectRef,
+    #[serde(default)]
+    pub owners: Vec<ObjectRef>,
+    /// Node a Pod runs on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
+    /// Service selector (Services only).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub selector: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+    /// Service-call edges (`from` calls `to`), from a mesh or traces.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub calls: Vec<ObjectRef>,
+    pub resource_version: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum TopologyOp {
+    Upsert,
+    Delete,
+}
+
+impl Payload for TopologyUpdate {
+    const KIND: &'static str = "io.kubesage.topology.v1";
+}
