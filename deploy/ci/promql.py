@@ -5,6 +5,11 @@
       Every dashboard parses; every PromQL expression in a panel, a rule or a KEDA
       prometheus trigger parses (with promtool); with --metrics, every metric name used
       exists in that scraped /metrics text.
+  promql.py lint-metrics FILE
+      `promtool check metrics` on scraped /metrics text. OpenMetrics (what
+      prometheus-client serves) names a counter family without `_total` in HELP/TYPE;
+      promtool 2.x reads the classic format only, so those lines are renamed to the
+      sample names (and # UNIT / # EOF dropped) before linting.
   promql.py sync-rules --rules FILE --wrapper FILE [--write]
       The PrometheusRule wrapper holds exactly the groups of the raw rule file.
 """
@@ -193,6 +198,30 @@ def cmd_check(a):
     return 1 if errors else 0
 
 
+def openmetrics_to_classic(text):
+    counters = {m.group(1) for m in re.finditer(r"^#\s*TYPE\s+(\S+)\s+counter\s*$", text, re.M)}
+    out = []
+    for line in text.splitlines():
+        m = re.match(r"#\s*(HELP|TYPE)\s+(\S+)(.*)", line)
+        if m and m.group(2) in counters and not m.group(2).endswith("_total"):
+            line = f"# {m.group(1)} {m.group(2)}_total{m.group(3)}"
+        elif re.match(r"#\s*(UNIT|EOF)\b", line):
+            continue
+        out.append(line)
+    return "\n".join(out) + "\n"
+
+
+def cmd_lint_metrics(a):
+    with open(a.file) as f:
+        text = openmetrics_to_classic(f.read())
+    p = subprocess.run([PROMTOOL, "check", "metrics"], input=text, capture_output=True, text=True)
+    for line in (p.stdout + p.stderr).splitlines():
+        print("FAIL promtool check metrics: " + line)
+    if p.returncode == 0:
+        print(f"promql: promtool check metrics: {a.file} is clean")
+    return p.returncode
+
+
 def cmd_sync_rules(a):
     with open(a.rules) as f:
         groups = yaml.safe_load(f)["groups"]
@@ -229,12 +258,14 @@ def main():
     c.add_argument("--rules", action="append", default=[])
     c.add_argument("--k8s", action="append", default=[], help="rendered manifests (KEDA triggers)")
     c.add_argument("--metrics", default=os.environ.get("METRICS_FILE") or None)
+    m = sub.add_parser("lint-metrics")
+    m.add_argument("file")
     s = sub.add_parser("sync-rules")
     s.add_argument("--rules", default=os.path.join(prom, "rules.yaml"))
     s.add_argument("--wrapper", default=os.path.join(prom, "prometheusrule.yaml"))
     s.add_argument("--write", action="store_true")
     a = ap.parse_args()
-    return cmd_check(a) if a.cmd == "check" else cmd_sync_rules(a)
+    return {"check": cmd_check, "lint-metrics": cmd_lint_metrics, "sync-rules": cmd_sync_rules}[a.cmd](a)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,260 @@
+//! `kubesage demo`: the whole pipeline on the embedded Kafka, fed a built-in alert storm
+//! from a small simulated cluster with one real fault behind it (a bad rollout of
+//! `shop/payments`), delivered the way an HA pair of Alertmanagers delivers it (every
+//! notification twice). Ends with a summary.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use kubesage_schemas::alertmanager::{zero_time, AlertStatus, LabelSet, WebhookAlert, WebhookMessage};
+use kubesage_schemas::ids::alert_fingerprint;
+use kubesage_schemas::incident::{Incident, IncidentStatus};
+use kubesage_schemas::remediation::{RemediationCommand, RemediationResult};
+use kubesage_schemas::{topics, Envelope};
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::{Message, Offset, TopicPartitionList};
+
+use crate::app::{self, Role};
+use crate::collector::alertmanager::WEBHOOK_PATH;
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::kafka;
+
+/// One simulated alert: minute offset it fires at, minute it resolves (if it does), labels.
+struct SimAlert {
+    at: i64,
+    resolves: Option<i64>,
+    labels: Vec<(&'static str, String)>,
+}
+
+fn sim(at: i64, resolves: Option<i64>, labels: &[(&'static str, &str)]) -> SimAlert {
+    SimAlert { at, resolves, labels: labels.iter().map(|(k, v)| (*k, v.to_string())).collect() }
+}
+
+/// The storm: a bad rollout of payments crash-loops its pods; readiness, replica and
+/// error-rate alerts follow; checkout (which calls payments) slows down; and unrelated
+/// background noise keeps firing. At minute 12 a rollback resolves payments.
+fn scenario() -> Vec<SimAlert> {
+    let mut v = Vec::new();
+    let pods = ["payments-7c9d8f6b5d-bx2kq", "payments-7c9d8f6b5d-d4fzw", "payments-7c9d8f6b5d-hq7rt", "payments-7c9d8f6b5d-m9wcx"];
+    let nodes = ["node-a", "node-b", "node-c", "node-a"];
+    for (i, (pod, node)) in pods.iter().zip(nodes).enumerate() {
+        let i = i as i64;
+        v.push(sim(1 + i, Some(12), &[("alertname", "KubePodCrashLooping"), ("namespace", "shop"), ("pod", pod), ("container", "payments"), ("node", node), ("severity", "warning")]));
+        v.push(sim(2 + i, Some(12), &[("alertname", "KubePodNotReady"), ("namespace", "shop"), ("pod", pod), ("severity", "warning")]));
+        v.push(sim(3 + i, Some(12), &[("alertname", "KubeContainerWaiting"), ("namespace", "shop"), ("pod", pod), ("container", "payments"), ("severity", "warning")]));
+    }
+    v.push(sim(4, Some(12), &[("alertname", "KubeDeploymentReplicasMismatch"), ("namespace", "shop"), ("deployment", "payments"), ("severity", "warning")]));
+    v.push(sim(5, Some(12), &[("alertname", "KubeDeploymentRolloutStuck"), ("namespace", "shop"), ("deployment", "payments"), ("severity", "warning")]));
+    v.push(sim(3, Some(12), &[("alertname", "PaymentsHighErrorRate"), ("namespace", "shop"), ("workload", "payments"), ("workload_type", "deployment"), ("severity", "critical")]));
+    v.push(sim(4, Some(12), &[("alertname", "PaymentsSLOBurnRate"), ("namespace", "shop"), ("workload", "payments"), ("workload_type", "deployment"), ("long", "1h"), ("severity", "critical")]));
+    for (i, pod) in ["checkout-5f6d7c8b9d-kz2lp", "checkout-5f6d7c8b9d-r7v4n"].iter().enumerate() {
+        v.push(sim(5 + i as i64, Some(13), &[("alertname", "HighLatencyP99"), ("namespace", "shop"), ("pod", pod), ("severity", "warning")]));
+    }
+    v.push(sim(0, None, &[("alertname", "KubeCPUOvercommit"), ("severity", "warning")]));
+    v.push(sim(2, None, &[("alertname", "NodeFilesystemSpaceFillingUp"), ("node", "node-c"), ("mountpoint", "/var"), ("severity", "warning")]));
+    v
+}
+
+fn labels_of(a: &SimAlert) -> LabelSet {
+    let mut l: LabelSet = a.labels.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
+    l.insert("cluster".into(), "demo".into());
+    l
+}
+
+/// Group notifications as Alertmanager would (group_by: alertname), in time order.
+fn notifications(alerts: &[SimAlert], t0: DateTime<Utc>) -> Vec<WebhookMessage> {
+    let minute = |m: i64| t0 + chrono::Duration::minutes(m);
+    let mut events: BTreeMap<(i64, String), Vec<WebhookAlert>> = BTreeMap::new();
+    for a in alerts {
+        let labels = labels_of(a);
+        let name = labels.get("alertname").cloned().unwrap_or_default();
+        let fingerprint = alert_fingerprint(labels.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        let firing = WebhookAlert { status: AlertStatus::Firing, labels: labels.clone(), annotations: LabelSet::new(), starts_at: minute(a.at), ends_at: zero_time(), generator_url: String::new(), fingerprint: fingerprint.clone() };
+        events.entry((a.at, name.clone())).or_default().push(firing);
+        if let Some(r) = a.resolves {
+            let resolved = WebhookAlert { status: AlertStatus::Resolved, labels, annotations: LabelSet::new(), starts_at: minute(a.at), ends_at: minute(r), generator_url: String::new(), fingerprint };
+            events.entry((r, name)).or_default().push(resolved);
+        }
+    }
+    events
+        .into_iter()
+        .map(|((_, name), alerts)| {
+            let status = if alerts.iter().any(|a| a.status == AlertStatus::Firing) { AlertStatus::Firing } else { AlertStatus::Resolved };
+            let group_labels = LabelSet::from([("alertname".to_string(), name.clone())]);
+            WebhookMessage {
+                version: "4".into(),
+                group_key: format!("{{}}:{{alertname=\"{name}\"}}"),
+                truncated_alerts: 0,
+                status,
+                receiver: "kubesage".into(),
+                group_labels: group_labels.clone(),
+                common_labels: group_labels,
+                common_annotations: LabelSet::new(),
+                external_url: "http://alertmanager.demo:9093".into(),
+                alerts,
+                notification_reason: None,
+                route_labels: None,
+            }
+        })
+        .collect()
+}
+
+#[derive(Default)]
+struct Seen {
+    incidents: BTreeMap<String, Incident>,
+    commands: BTreeMap<String, RemediationCommand>,
+    results: BTreeMap<String, RemediationResult>,
+    audit: usize,
+    deadletters: usize,
+}
+
+fn watcher(bootstrap: &str, config: &Config) -> Result<BaseConsumer> {
+    let consumer: BaseConsumer = kafka::reader_config(&config.kafka, bootstrap).create()?;
+    let mut tpl = TopicPartitionList::new();
+    for name in [topics::INCIDENTS, topics::COMMANDS, topics::RESULTS, topics::AUDIT, topics::DEADLETTER] {
+        let parts = topics::spec(name).map_or(1, |t| t.partitions);
+        for p in 0..parts {
+            tpl.add_partition_offset(name, p, Offset::Beginning)?;
+        }
+    }
+    consumer.assign(&tpl)?;
+    Ok(consumer)
+}
+
+fn poll_into(consumer: &BaseConsumer, seen: &mut Seen, verbose: bool) {
+    while let Some(Ok(m)) = consumer.poll(Duration::from_millis(20)) {
+        let payload = m.payload().unwrap_or_default();
+        match m.topic() {
+            topics::INCIDENTS => {
+                if let Ok(e) = serde_json::from_slice::<Envelope<Incident>>(payload) {
+                    let i = e.data;
+                    if verbose {
+                        println!("  incident {} [{}] {} — {} alerts, {} firing, severity {:?}", &i.incident_id[..8], status(i.status), i.title, i.alert_count, i.firing_count, i.severity);
+                    }
+                    seen.incidents.insert(i.incident_id.clone(), i);
+                }
+            }
+            topics::COMMANDS => {
+                if let Ok(e) = serde_json::from_slice::<Envelope<RemediationCommand>>(payload) {
+                    if verbose {
+                        println!("  command  {} {} {} ({})", &e.data.command_id[..8], e.data.action.as_str(), e.data.target, e.data.rule);
+                    }
+                    seen.commands.insert(e.data.command_id.clone(), e.data);
+                }
+            }
+            topics::RESULTS => {
+                if let Ok(e) = serde_json::from_slice::<Envelope<RemediationResult>>(payload) {
+                    if verbose {
+                        println!("  result   {} {}: {}", &e.data.command_id[..8], e.data.outcome.as_str(), e.data.message);
+                    }
+                    seen.results.insert(e.data.command_id.clone(), e.data);
+                }
+            }
+            topics::AUDIT => seen.audit += 1,
+            topics::DEADLETTER => seen.deadletters += 1,
+            _ => {}
+        }
+    }
+}
+
+fn status(s: IncidentStatus) -> &'static str {
+    match s {
+        IncidentStatus::Open => "open",
+        IncidentStatus::Resolved => "resolved",
+    }
+}
+
+pub struct DemoOptions {
+    pub listen: std::net::SocketAddr,
+    pub keep_running: bool,
+    pub timeout: Duration,
+}
+
+pub async fn run(opts: DemoOptions) -> Result<()> {
+    let mut config = Config::default();
+    config.server.listen = opts.listen;
+    config.runtime.idle_timeout = Duration::from_secs(1);
+    config.runtime.max_out_of_orderness = Duration::from_secs(1);
+    config.runtime.checkpoint_interval = Duration::from_secs(1);
+    config.runtime.tick_interval = Duration::from_millis(200);
+    config.correlation.emit_interval = Duration::from_secs(1);
+    println!("KubeSage demo — embedded Kafka, all roles in one process");
+    let running = app::start(config.clone(), &[Role::All]).await?;
+    println!("  kafka    {} (librdkafka mock cluster; kcat -b {} -L)", running.bootstrap, running.bootstrap);
+    println!("  http     http://{} (/metrics, /healthz, /readyz, POST {WEBHOOK_PATH})", running.http_addr);
+
+    let alerts = scenario();
+    let t0 = Utc::now() - chrono::Duration::minutes(20);
+    let notes = notifications(&alerts, t0);
+    let url = format!("http://{}{WEBHOOK_PATH}", running.http_addr);
+    let client = reqwest::Client::new();
+    let total_alerts: usize = notes.iter().map(|n| n.alerts.len()).sum();
+    println!("\n1. Alertmanager (an HA pair) delivers {} notifications carrying {total_alerts} alert updates, each twice:", notes.len());
+    for n in &notes {
+        for _replica in 0..2 {
+            let resp = client.post(&url).json(n).send().await.map_err(|e| Error::Internal(format!("posting to the collector: {e}")))?;
+            if !resp.status().is_success() {
+                return Err(Error::Internal(format!("collector answered {}: {}", resp.status(), resp.text().await.unwrap_or_default())));
+            }
+        }
+        println!("  sent {:<32} {} alerts ({})", n.group_labels.get("alertname").map(String::as_str).unwrap_or(""), n.alerts.len(), status_of(n.status));
+    }
+    println!("\n2. The pipeline correlates, plans and executes (dry-run):");
+    let consumer = watcher(&running.bootstrap, &config)?;
+    let mut seen = Seen::default();
+    let started = Instant::now();
+    let fingerprints: BTreeSet<String> = notes.iter().flat_map(|n| n.alerts.iter().map(|a| a.fingerprint.clone())).collect();
+    let still_firing = alerts.iter().filter(|a| a.resolves.is_none()).count();
+    loop {
+        poll_into(&consumer, &mut seen, true);
+        let resolved = seen.incidents.values().filter(|i| i.status == IncidentStatus::Resolved).count();
+        let settled = !seen.incidents.is_empty()
+            && seen.results.len() >= seen.commands.len()
+            && !seen.commands.is_empty()
+            && seen.incidents.len() - resolved <= still_firing;
+        if settled || started.elapsed() > opts.timeout {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let body = client.get(format!("http://{}/metrics", running.http_addr)).send().await.map_err(|e| Error::Internal(e.to_string()))?.text().await.unwrap_or_default();
+    let received: f64 = body.lines().filter(|l| l.starts_with("kubesage_collector_alerts_total")).filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok()).sum();
+
+    println!("\nSummary");
+    println!("  alert updates received   {received} ({} distinct alerts, duplicates from the HA pair removed)", fingerprints.len());
+    println!("  incidents                {} ({} resolved, {} open)", seen.incidents.len(), seen.incidents.values().filter(|i| i.status == IncidentStatus::Resolved).count(), seen.incidents.values().filter(|i| i.status == IncidentStatus::Open).count());
+    if !seen.incidents.is_empty() {
+        println!("  compression              {:.1} alerts per incident", fingerprints.len() as f64 / seen.incidents.len() as f64);
+    }
+    for i in seen.incidents.values() {
+        println!("    - [{}] {} ({} alerts)", status(i.status), i.title, i.alert_count);
+    }
+    println!("  commands planned         {}", seen.commands.len());
+    for c in seen.commands.values() {
+        let outcome = seen.results.get(&c.command_id).map_or("no result yet".to_string(), |r| format!("{}: {}", r.outcome.as_str(), r.message));
+        println!("    - {} {} -> {outcome}", c.action.as_str(), c.target);
+    }
+    println!("  audit records            {}", seen.audit);
+    println!("  dead letters             {}", seen.deadletters);
+    println!("\nWhere to look");
+    println!("  topics    {}, {}, {}, {}", topics::INCIDENTS, topics::COMMANDS, topics::RESULTS, topics::AUDIT);
+    println!("  kcat      kcat -b {} -C -t {} -e   (kcat needs librdkafka >= 2.1, see README)", running.bootstrap, topics::INCIDENTS);
+    println!("  metrics   curl http://{}/metrics", running.http_addr);
+    let ok = !seen.incidents.is_empty() && !seen.commands.is_empty() && seen.results.len() >= seen.commands.len();
+    if opts.keep_running {
+        println!("\nStill running; Ctrl-C to stop.");
+        let _ = tokio::signal::ctrl_c().await;
+    }
+    running.shutdown().await?;
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::Internal("the demo did not reach its end state in time".into()))
+    }
+}
+
+fn status_of(s: AlertStatus) -> &'static str {
+    s.as_str()
+}

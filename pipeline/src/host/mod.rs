@@ -1,0 +1,12 @@
+//! Operator hosting: one task per input partition (Kafka Streams style), each with its own
+//! operator instance, watermark, output acknowledgements and checkpoints. A job runs on
+//! its own thread with a group consumer; rebalances drain and checkpoint before giving
+//! partitions up, and restore from checkpoints before reading.
+
+pub mod hosted;
+pub mod task;
+pub mod watermark;
+pub mod worker;
+
+pub use hosted::{hosted, HostedOperator};
+pub use worker::{run_job, JobSpec};
