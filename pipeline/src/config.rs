@@ -218,7 +218,7 @@ impl Config {
             issues.push(ConfigIssue::new("kafka.producer_queue_messages", "must be at least 100"));
         }
         for key in self.kafka.options.keys() {
-            if ["bootstrap.servers", "enable.idempotence", "acks", "enable.auto.commit", "group.id"].contains(&key.as_str()) {
+            if ["bootstrap.servers", "enable.idempotence", "acks", "enable.auto.commit", "enable.auto.offset.store", "group.id"].contains(&key.as_str()) {
                 issues.push(ConfigIssue::new(format!("kafka.options.{key}"), "is set by KubeSage itself and cannot be overridden"));
             }
         }

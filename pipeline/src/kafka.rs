@@ -11,6 +11,12 @@ const ENV_PREFIX: &str = "KUBESAGE_RDKAFKA_";
 pub fn base_config(kafka: &KafkaConfig, brokers: &str) -> ClientConfig {
     let mut c = ClientConfig::new();
     c.set("bootstrap.servers", brokers).set("client.id", &kafka.client_id);
+    with_overrides(c, kafka)
+}
+
+/// User options and `KUBESAGE_RDKAFKA_*` variables go last so they win over our defaults
+/// (the settings correctness depends on are refused by config validation).
+fn with_overrides(mut c: ClientConfig, kafka: &KafkaConfig) -> ClientConfig {
     for (k, v) in &kafka.options {
         c.set(k, v);
     }
@@ -31,7 +37,7 @@ pub fn producer_config(kafka: &KafkaConfig, brokers: &str) -> ClientConfig {
         .set("compression.type", "lz4")
         .set("queue.buffering.max.messages", kafka.producer_queue_messages.to_string())
         .set("message.timeout.ms", "120000");
-    c
+    with_overrides(c, kafka)
 }
 
 /// A consumer that only reads assigned partitions (checkpoints, demo watchers): it never
@@ -43,7 +49,7 @@ pub fn reader_config(kafka: &KafkaConfig, brokers: &str) -> ClientConfig {
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "earliest")
         .set("fetch.wait.max.ms", "20");
-    c
+    with_overrides(c, kafka)
 }
 
 /// Group consumer with manual offset management: offsets are committed by the runtime
@@ -59,7 +65,7 @@ pub fn consumer_config(kafka: &KafkaConfig, brokers: &str, group: &str) -> Clien
         .set("heartbeat.interval.ms", "1000")
         .set("partition.assignment.strategy", "range")
         .set("queued.max.messages.kbytes", "65536");
-    c
+    with_overrides(c, kafka)
 }
 
 pub mod embedded {

@@ -23,8 +23,11 @@ use crate::{Collector, Operator, OperatorError, Snapshot};
 
 const SNAPSHOT_VERSION: u32 = 1;
 pub const SOURCE: &str = "kubesage/operator/plan";
-/// How long (event time) to remember which rules already fired for an incident.
-const PLANNED_MEMORY_MS: Millis = 7 * 24 * 3600 * 1000;
+/// How long (event time) after its last record an incident, and a target's cool-down,
+/// are remembered. Pruning is driven by the input's own event time, never by watermarks,
+/// so replays decide exactly the same.
+const MEMORY_MS: Millis = 24 * 3600 * 1000;
+const PRUNE_EVERY_MS: Millis = 3600 * 1000;
 
 pub struct Planner {
     cfg: PlannerConfig,
@@ -35,8 +38,18 @@ pub struct Planner {
 struct State {
     /// Target -> event time of the last command planned for it.
     cooldowns: BTreeMap<String, Millis>,
-    /// Incident id -> (rules that already planned for it, last seen time).
-    planned: BTreeMap<String, (BTreeSet<String>, Millis)>,
+    /// What we know of each incident.
+    incidents: BTreeMap<String, Memo>,
+    last_prune: Millis,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Memo {
+    /// Highest revision seen: older or repeated records (replays) change nothing.
+    revision: u32,
+    /// Rules that already planned for it.
+    rules: BTreeSet<String>,
+    last_seen: Millis,
 }
 
 impl Planner {
@@ -65,6 +78,16 @@ impl Planner {
         }
     }
 
+    fn prune(&mut self, now: Millis) {
+        if now < self.state.last_prune.saturating_add(PRUNE_EVERY_MS) {
+            return;
+        }
+        self.state.last_prune = now;
+        let horizon = now.saturating_sub(MEMORY_MS.max(duration_millis(self.cfg.cooldown)));
+        self.state.cooldowns.retain(|_, t| *t >= horizon);
+        self.state.incidents.retain(|_, m| m.last_seen >= horizon);
+    }
+
     fn audit(out: &mut Collector, e: &Envelope<Incident>, decision: &str, command_id: Option<&str>, rule: &str, detail: String) {
         let id = stable_id(&["audit", SOURCE, decision, &e.id, rule]);
         let record = AuditRecord {
@@ -85,22 +108,28 @@ impl Operator for Planner {
     fn on_event(&mut self, e: Envelope<Incident>, out: &mut Collector) {
         let now = to_millis(&e.time);
         let inc = &e.data;
+        self.prune(now);
+        let memo = self.state.incidents.entry(inc.incident_id.clone()).or_default();
+        if inc.revision <= memo.revision {
+            return;
+        }
+        memo.revision = inc.revision;
+        memo.last_seen = memo.last_seen.max(now);
         if inc.status == IncidentStatus::Resolved {
-            self.state.planned.remove(&inc.incident_id);
             return;
         }
         let cooldown = duration_millis(self.cfg.cooldown);
         for rule in &self.cfg.rules {
-            let done = self.state.planned.get(&inc.incident_id).is_some_and(|(r, _)| r.contains(&rule.name));
+            let done = self.state.incidents.get(&inc.incident_id).is_some_and(|m| m.rules.contains(&rule.name));
             let matches = inc.alertnames.contains_key(&rule.alertname)
                 && inc.severity >= rule.min_severity
                 && (rule.namespaces.is_empty() || inc.namespace.as_ref().is_some_and(|n| rule.namespaces.contains(n)));
             if done || !matches {
                 continue;
             }
-            let entry = self.state.planned.entry(inc.incident_id.clone()).or_default();
-            entry.0.insert(rule.name.clone());
-            entry.1 = entry.1.max(now);
+            if let Some(m) = self.state.incidents.get_mut(&inc.incident_id) {
+                m.rules.insert(rule.name.clone());
+            }
             let Some(target) = Self::target(rule, inc) else {
                 Self::audit(out, &e, "command.no-target", None, &rule.name, format!("rule {} matched but the incident names no {:?} target", rule.name, rule.target).to_lowercase());
                 continue;
@@ -130,12 +159,7 @@ impl Operator for Planner {
         }
     }
 
-    fn on_watermark(&mut self, watermark: DateTime<Utc>, _out: &mut Collector) {
-        let wm = to_millis(&watermark);
-        let cooldown = duration_millis(self.cfg.cooldown);
-        self.state.cooldowns.retain(|_, t| t.saturating_add(cooldown) >= wm);
-        self.state.planned.retain(|_, (_, t)| t.saturating_add(PLANNED_MEMORY_MS) >= wm);
-    }
+    fn on_watermark(&mut self, _watermark: DateTime<Utc>, _out: &mut Collector) {}
 
     fn snapshot(&self) -> Snapshot {
         Snapshot::of(SNAPSHOT_VERSION, &self.state).unwrap_or(Snapshot { version: SNAPSHOT_VERSION, state: serde_json::Value::Null })

@@ -26,7 +26,7 @@ fn incident(id: &str, minute: i64, status: IncidentStatus, alertname: &str, work
         alert_count: 1,
         firing_count: 1,
         alerts: vec![],
-        revision: 1,
+        revision: minute as u32 + 1,
     };
     Envelope::new(format!("{id}-{minute}"), "test", t, id, "c1", data)
 }
@@ -64,6 +64,12 @@ fn table_of_planning_cases() {
             vec!["command.planned", "command.planned"],
         ),
         ("no workload, no target", vec![incident("i1", 0, open, "KubePodCrashLooping", None)], 0, vec!["command.no-target"]),
+        (
+            "a replayed older revision after the resolve changes nothing",
+            vec![incident("i1", 0, open, "KubePodCrashLooping", dep), incident("i1", 1, IncidentStatus::Resolved, "KubePodCrashLooping", dep), incident("i1", 0, open, "KubePodCrashLooping", dep)],
+            1,
+            vec!["command.planned"],
+        ),
     ];
     for (name, events, n_commands, decisions) in cases {
         let (commands, audits) = plan(&events);

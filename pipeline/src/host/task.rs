@@ -145,6 +145,21 @@ impl Task {
         Ok(())
     }
 
+    pub fn reached_end(&mut self) {
+        self.wm.reached_end();
+    }
+
+    /// If the partition has been quiet, whether everything up to `high` was read.
+    pub fn check_end(&mut self, high: impl FnOnce() -> Option<i64>) {
+        if self.wm.should_check_end(Instant::now()) {
+            if let Some(h) = high() {
+                if self.next_offset >= h || (self.next_offset < 0 && h == 0) {
+                    self.wm.reached_end();
+                }
+            }
+        }
+    }
+
     /// Processing-time duties: idle watermark, operator tick.
     pub fn on_tick(&mut self, env: &TaskEnv) -> Result<()> {
         let now = Instant::now();

@@ -1,6 +1,8 @@
 //! Per-partition watermarks: highest event time seen minus the allowed out-of-orderness.
-//! An idle partition (no records for `idle_timeout`) lets its watermark follow the
-//! processing-time clock, so windows still close when traffic stops.
+//! An idle partition (read to its end, and no records for `idle_timeout`) lets its
+//! watermark follow the processing-time clock, so windows still close when traffic stops.
+//! Idleness needs the end of the log: a consumer that is merely slow to fetch (after a
+//! restart, say) must not push the watermark past records it has not read yet.
 
 use std::time::{Duration, Instant};
 
@@ -18,6 +20,8 @@ pub struct WatermarkTracker {
     out_of_orderness_ms: i64,
     idle_timeout: Duration,
     last_record: Instant,
+    /// The consumer reached the end of the partition and nothing arrived since.
+    at_end: bool,
 }
 
 impl WatermarkTracker {
@@ -27,6 +31,7 @@ impl WatermarkTracker {
             out_of_orderness_ms: i64::try_from(out_of_orderness.as_millis()).unwrap_or(i64::MAX),
             idle_timeout,
             last_record: Instant::now(),
+            at_end: false,
         }
     }
 
@@ -42,13 +47,28 @@ impl WatermarkTracker {
     /// Note a record; returns the new watermark if it advanced.
     pub fn observe(&mut self, event_ms: i64, now: Instant) -> Option<i64> {
         self.last_record = now;
+        self.at_end = false;
         let max = self.state.max_event_ms.map_or(event_ms, |m| m.max(event_ms));
         self.state.max_event_ms = Some(max);
         self.advance_to(max.saturating_sub(self.out_of_orderness_ms))
     }
 
+    /// The consumer read everything the partition holds.
+    pub fn reached_end(&mut self) {
+        self.at_end = true;
+    }
+
+    /// Quiet for `idle_timeout` without knowing whether the log has ended: time to ask
+    /// the broker (a restored partition that starts at the end gets no EOF event).
+    pub fn should_check_end(&self, now: Instant) -> bool {
+        !self.at_end && now.saturating_duration_since(self.last_record) >= self.idle_timeout
+    }
+
     /// On a tick: if idle, advance with the clock from where the data left it.
     pub fn on_idle(&mut self, now: Instant) -> Option<i64> {
+        if !self.at_end {
+            return None;
+        }
         let idle_for = now.saturating_duration_since(self.last_record);
         let max = self.state.max_event_ms?;
         if idle_for < self.idle_timeout {
@@ -87,6 +107,8 @@ mod tests {
         let start = Instant::now();
         let mut w = WatermarkTracker::new(WatermarkState::default(), Duration::from_secs(5), Duration::from_secs(10));
         w.observe(100_000, start);
+        assert_eq!(w.on_idle(start + Duration::from_secs(30)), None, "not idle before the end of the log");
+        w.reached_end();
         assert_eq!(w.on_idle(start + Duration::from_secs(9)), None);
         assert_eq!(w.on_idle(start + Duration::from_secs(13)), Some(98_000));
         assert_eq!(w.on_idle(start + Duration::from_secs(20)), Some(105_000));

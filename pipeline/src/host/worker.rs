@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
-use rdkafka::error::KafkaResult;
+use rdkafka::error::{KafkaError, KafkaResult};
 use rdkafka::statistics::Statistics;
 use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{ClientConfig, ClientContext, Message, Offset, TopicPartitionList};
@@ -89,6 +89,14 @@ impl JobContext {
 }
 
 impl ClientContext for JobContext {
+    fn error(&self, error: KafkaError, reason: &str) {
+        // End of partition is how idleness is detected, not an error.
+        let eof = matches!(error, KafkaError::PartitionEOF(_) | KafkaError::Global(rdkafka::types::RDKafkaErrorCode::PartitionEOF));
+        if !eof {
+            tracing::error!(job = self.env.job, %error, reason, "kafka client error");
+        }
+    }
+
     fn stats(&self, stats: Statistics) {
         for topic in stats.topics.values().filter(|t| t.topic == self.env.topic) {
             for p in topic.partitions.values().filter(|p| p.partition >= 0 && p.consumer_lag >= 0) {
@@ -137,7 +145,7 @@ impl ConsumerContext for JobContext {
 pub fn run_job(spec: JobSpec, env: TaskEnv, consumer_config: ClientConfig, checkpoint_reader: ClientConfig, stop: Arc<AtomicBool>) -> Result<()> {
     let job = spec.name;
     let mut config = consumer_config;
-    config.set("statistics.interval.ms", "5000");
+    config.set("statistics.interval.ms", "5000").set("enable.partition.eof", "true");
     let ctx = JobContext { env, factory: spec.factory, tasks: Mutex::new(BTreeMap::new()), checkpoint_reader, fatal: Mutex::new(None) };
     let consumer: BaseConsumer<JobContext> = config.create_with_context(ctx)?;
     consumer.subscribe(&[spec.input_topic])?;
@@ -164,6 +172,11 @@ pub fn run_job(spec: JobSpec, env: TaskEnv, consumer_config: ClientConfig, check
                     None => tracing::warn!(job, partition = msg.partition(), "record for a partition without a task"),
                 }
             }
+            Some(Err(KafkaError::PartitionEOF(p))) => {
+                if let Some(task) = ctx.tasks().get_mut(&p) {
+                    task.reached_end();
+                }
+            }
             Some(Err(e)) => {
                 ctx.env.metrics.errors.get_or_create(&JobClass { operator: job.into(), class: "external".into() }).inc();
                 tracing::warn!(job, error = %e, "consumer error");
@@ -175,6 +188,9 @@ pub fn run_job(spec: JobSpec, env: TaskEnv, consumer_config: ClientConfig, check
             let mut tasks = ctx.tasks();
             let ticking = last_tick.elapsed() >= tick;
             for (p, task) in tasks.iter_mut() {
+                if ticking {
+                    task.check_end(|| consumer.fetch_watermarks(&ctx.env.topic, *p, Duration::from_secs(1)).ok().map(|(_, high)| high));
+                }
                 let step = if ticking { task.on_tick(&ctx.env) } else { Ok(()) }.and_then(|()| task.progress(&ctx.env));
                 match step {
                     Ok(Some(offset)) => {
