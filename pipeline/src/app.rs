@@ -90,6 +90,7 @@ pub async fn start(config: Config, roles: &[Role]) -> Result<Running> {
             JobSpec { name: "plan", input_topic: topics::INCIDENTS, factory: Arc::new(move || hosted(Planner::new(pc.clone()))) },
         ];
         for spec in jobs {
+            metrics.init_job(spec.name);
             let env = TaskEnv { job: spec.name, topic: spec.input_topic.to_string(), sink: sink.clone(), metrics: metrics.clone(), runtime: config.runtime.clone() };
             let group = format!("{}.{}", config.kafka.group_prefix, spec.name);
             let consumer = kafka::consumer_config(&config.kafka, &bootstrap, &group);
@@ -103,6 +104,7 @@ pub async fn start(config: Config, roles: &[Role]) -> Result<Running> {
         let backend = match config.executor.backend {
             BackendKind::DryRun => Arc::new(DryRun),
         };
+        metrics.init_executor();
         let exec = Executor { cfg: config.executor.clone(), backend, sink: sink.clone(), metrics: metrics.clone(), runtime: tokio::runtime::Handle::current() };
         let group = format!("{}.execute", config.kafka.group_prefix);
         let consumer = kafka::consumer_config(&config.kafka, &bootstrap, &group);
@@ -118,6 +120,8 @@ pub async fn start(config: Config, roles: &[Role]) -> Result<Running> {
             Some(path) => Some(std::fs::read_to_string(path).map_err(|e| Error::Config(format!("collector.alertmanager.bearer_token_file {}: {e}", path.display())))?.trim().to_string()),
             None => None,
         };
+        metrics.init_collector("webhook");
+        metrics.init_collector("api_v2");
         router = router.merge(AlertCollector::new(am.clone(), token, sink.clone(), metrics.clone()).router());
     }
     let listener = tokio::net::TcpListener::bind(config.server.listen).await?;

@@ -243,6 +243,7 @@ pub async fn run(opts: DemoOptions) -> Result<()> {
     println!("  kcat      kcat -b {} -C -t {} -e   (kcat needs librdkafka >= 2.1, see README)", running.bootstrap, topics::INCIDENTS);
     println!("  metrics   curl http://{}/metrics", running.http_addr);
     let ok = !seen.incidents.is_empty() && !seen.commands.is_empty() && seen.results.len() >= seen.commands.len();
+    drop(consumer); // before the embedded broker goes away
     if opts.keep_running {
         println!("\nStill running; Ctrl-C to stop.");
         let _ = tokio::signal::ctrl_c().await;

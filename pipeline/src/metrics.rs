@@ -166,6 +166,44 @@ impl Metrics {
         out
     }
 
+    /// Create a job's series at zero, so dashboards and alerts see them before the first
+    /// event (absent series make `rate()` and alerts silently empty).
+    pub fn init_job(&self, job: &str) {
+        let j = Metrics::job(job);
+        let _ = self.events_received.get_or_create(&j);
+        let _ = self.deadletter.get_or_create(&j);
+        let _ = self.checkpoints.get_or_create(&j);
+        let _ = self.inflight_outputs.get_or_create(&j);
+        let _ = self.assigned_partitions.get_or_create(&j);
+        for class in ["user", "external", "internal"] {
+            let _ = self.errors.get_or_create(&JobClass { operator: job.into(), class: class.into() });
+        }
+        for policy in ["accept", "drop", "dead-letter"] {
+            let _ = self.late_events.get_or_create(&JobPolicy { operator: job.into(), policy: policy.into() });
+        }
+    }
+
+    pub fn init_collector(&self, endpoint: &str) {
+        let e = EndpointLabel { endpoint: endpoint.into() };
+        let _ = self.collector_alerts.get_or_create(&e);
+        let _ = self.collector_duration.get_or_create(&e);
+        for code in ["200", "400", "401", "413", "503"] {
+            let _ = self.collector_requests.get_or_create(&EndpointCode { endpoint: endpoint.into(), code: code.into() });
+        }
+    }
+
+    pub fn init_executor(&self) {
+        use kubesage_schemas::remediation::{Action, Outcome};
+        let actions = [Action::RestartRollout, Action::Scale, Action::DeletePod, Action::CordonNode, Action::RollbackRollout, Action::Notify];
+        let outcomes = [Outcome::Succeeded, Outcome::Failed, Outcome::DryRun, Outcome::Rejected].map(Outcome::as_str);
+        for a in actions {
+            for o in outcomes.iter().copied().chain(["duplicate"]) {
+                let _ = self.executor_commands.get_or_create(&ActionOutcome { action: a.as_str().into(), outcome: o.into() });
+            }
+        }
+        self.init_job("execute");
+    }
+
     pub fn job(job: &str) -> JobLabel {
         JobLabel { operator: job.to_string() }
     }

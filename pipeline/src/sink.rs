@@ -174,6 +174,11 @@ const BACKPRESSURE_LIMIT: Duration = Duration::from_secs(60);
 
 impl Sink {
     pub fn new(config: &rdkafka::ClientConfig, metrics: Arc<Metrics>) -> Result<Sink> {
+        for t in kubesage_schemas::topics::CATALOGUE {
+            let label = TopicLabel { topic: t.name.to_string() };
+            let _ = metrics.delivered.get_or_create(&label);
+            let _ = metrics.delivery_failures.get_or_create(&label);
+        }
         let producer = config.create_with_context(SinkContext { metrics, in_flight: AtomicI64::new(0) })?;
         Ok(Sink { producer })
     }

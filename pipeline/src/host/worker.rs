@@ -81,6 +81,8 @@ impl JobContext {
                 tpl.set_partition_offset(&self.env.topic, p, Offset::Offset(offset))?;
             }
             tracing::info!(job = self.env.job, partition = p, start = ?start, "partition assigned");
+            // Known from the next statistics report on; present (at 0) from now.
+            let _ = self.env.metrics.consumer_lag.get_or_create(&JobPartition { operator: self.env.job.into(), partition: p.to_string() });
             tasks.insert(p, task);
         }
         self.env.metrics.assigned_partitions.get_or_create(&Metrics::job(self.env.job)).set(tasks.len() as i64);
