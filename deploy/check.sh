@@ -78,11 +78,12 @@ for candidate in "$REPO/target/release/kubesage" "$REPO/target/debug/kubesage"; 
   [[ -z "$KUBESAGE_BIN" && -x "$candidate" ]] && KUBESAGE_BIN="$candidate"
 done
 validate_configs() {
-  local f
+  local f rc=0
   for f in "$DEPLOY/kustomize/base/kubesage.toml" "$DEPLOY"/kustomize/overlays/*/kubesage.toml; do
     echo "kubesage validate --config ${f#"$DEPLOY"/}"
-    "$KUBESAGE_BIN" validate --config "$f" || return 1
+    "$KUBESAGE_BIN" validate --config "$f" || rc=1
   done
+  return $rc
 }
 if [[ -n "$KUBESAGE_BIN" ]]; then
   step "kubesage validate on every kubesage.toml" validate_configs

@@ -6,10 +6,11 @@
       prometheus trigger parses (with promtool); with --metrics, every metric name used
       exists in that scraped /metrics text.
   promql.py lint-metrics FILE
-      `promtool check metrics` on scraped /metrics text. OpenMetrics (what
-      prometheus-client serves) names a counter family without `_total` in HELP/TYPE;
-      promtool 2.x reads the classic format only, so those lines are renamed to the
-      sample names (and # UNIT / # EOF dropped) before linting.
+      `promtool check metrics` on scraped /metrics text. kubesage serves the classic
+      text format, which is linted as it is. Only OpenMetrics input (it ends with
+      `# EOF`; it names a counter family without `_total` in HELP/TYPE, which promtool
+      2.x does not read) is first converted: those lines renamed to the sample names,
+      # UNIT / # EOF dropped.
   promql.py sync-rules --rules FILE --wrapper FILE [--write]
       The PrometheusRule wrapper holds exactly the groups of the raw rule file.
 """
@@ -198,6 +199,10 @@ def cmd_check(a):
     return 1 if errors else 0
 
 
+def is_openmetrics(text):
+    return re.search(r"^#\s*EOF\s*$", text, re.M) is not None
+
+
 def openmetrics_to_classic(text):
     counters = {m.group(1) for m in re.finditer(r"^#\s*TYPE\s+(\S+)\s+counter\s*$", text, re.M)}
     out = []
@@ -213,7 +218,9 @@ def openmetrics_to_classic(text):
 
 def cmd_lint_metrics(a):
     with open(a.file) as f:
-        text = openmetrics_to_classic(f.read())
+        text = f.read()
+    if is_openmetrics(text):
+        text = openmetrics_to_classic(text)
     p = subprocess.run([PROMTOOL, "check", "metrics"], input=text, capture_output=True, text=True)
     for line in (p.stdout + p.stderr).splitlines():
         print("FAIL promtool check metrics: " + line)

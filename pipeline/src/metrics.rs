@@ -106,9 +106,9 @@ impl Metrics {
             registry: Registry::default(),
         };
         // Counters get `_total` appended by the encoder.
-        registry.register("runtime_events_received", "Input records read by a job", m.events_received.clone());
-        registry.register("runtime_events_emitted", "Output records a job produced, by topic", m.events_emitted.clone());
-        registry.register("runtime_errors", "Errors by job and class (user, external, internal)", m.errors.clone());
+        registry.register("runtime_events_received", "Input records read by an operator", m.events_received.clone());
+        registry.register("runtime_events_emitted", "Output records an operator produced, by topic", m.events_emitted.clone());
+        registry.register("runtime_errors", "Errors by operator and class (user, external, internal)", m.errors.clone());
         registry.register("runtime_deadletter", "Input records sent to the dead-letter topic", m.deadletter.clone());
         registry.register("runtime_late_events", "Events older than the watermark, by the policy applied", m.late_events.clone());
         registry.register("runtime_consumer_lag_records", "Records between a partition's committed position and its end", m.consumer_lag.clone());

@@ -93,7 +93,7 @@ fn settle(broker: &Broker, quiet: Duration, timeout: Duration) -> (BTreeSet<Stri
 const EXTRA: &str = "[kafka.options]\n\"session.timeout.ms\" = \"6000\"\n";
 
 #[test]
-fn kill_9_mid_stream_loses_nothing_and_decides_nothing_twice() {
+fn kill_9_mid_stream_and_rebalances_lose_nothing_and_decide_nothing_twice() {
     let input = storm();
     let dir = tempfile::tempdir().expect("tmp");
 
@@ -175,5 +175,27 @@ fn kill_9_mid_stream_loses_nothing_and_decides_nothing_twice() {
         *per_command.entry(r.data.command_id.clone()).or_default() += 1;
     }
     assert!(per_command.values().all(|n| *n == 1), "a command was executed more than once: {per_command:?}");
+    drop(broker);
+
+    // Scale out and in: a second worker joins mid-stream (partitions are revoked from the
+    // first, which drains and commits), then the first leaves with SIGTERM.
+    let broker = Broker::start();
+    let (port_a, port_b) = (free_port(), free_port());
+    let cfg_a = write_config(dir.path(), &broker.bootstrap, port_a, EXTRA);
+    let cfg_b = write_config(dir.path(), &broker.bootstrap, port_b, EXTRA);
+    broker.create_topics(&cfg_a);
+    broker.produce(topics::ALERTS, &input);
+    let log_a = dir.path().join("scale-a.log");
+    let mut a = run_kubesage(&cfg_a, &["operate"], &log_a);
+    eventually(Duration::from_secs(60), || scrape(port_a, "kubesage_runtime_events_received_total", correlating).filter(|n| *n > 0.0)).expect("worker a consumes");
+    let _b = run_kubesage(&cfg_b, &["operate"], &dir.path().join("scale-b.log"));
+    eventually(Duration::from_secs(60), || scrape(port_b, "kubesage_runtime_assigned_partitions", correlating).filter(|n| *n > 0.0)).expect("worker b gets partitions");
+    let status = a.terminate(Duration::from_secs(30)).expect("worker a stops on SIGTERM");
+    assert!(status.success(), "worker a exit {status:?}: {}", tail(&log_a, 30));
+    let (scaled_incidents, scaled_commands) = settle(&broker, Duration::from_secs(4), Duration::from_secs(240));
+    assert_eq!(scaled_incidents, want_incidents, "scale out/in changed the incident records");
+    assert_eq!(scaled_commands, want_commands, "scale out/in changed the commands");
+    assert!(tail(&log_a, 200).contains("job drained and committed"), "worker a did not drain: {}", tail(&log_a, 30));
+
     println!("crash test: {} input records, {} incident records, {} commands, {mid_stream_kills} mid-stream kills: identical ids", input.len(), want_incidents.len(), want_commands.len());
 }

@@ -26,6 +26,10 @@ pub(super) struct State {
     open_keys: BTreeMap<String, String>,
     pub(super) watermark: Option<Millis>,
     pub(super) last_boundary: Option<Millis>,
+    /// Cache, not state: no boundary work is due before this watermark (`Millis::MAX`:
+    /// nothing is due at all). `None`: unknown, recompute.
+    #[serde(skip)]
+    pub(super) next_check: Option<Millis>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

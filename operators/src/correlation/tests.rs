@@ -215,6 +215,31 @@ fn arb_events() -> impl Strategy<Value = Vec<Envelope<Alert>>> {
     })
 }
 
+/// Events in roughly time order, some up to a minute out of order (late for the watermark).
+fn arb_disordered_events() -> impl Strategy<Value = Vec<Envelope<Alert>>> {
+    (arb_events(), prop::collection::vec((0usize..60, 0usize..60), 0..10)).prop_map(|(mut v, swaps)| {
+        for (a, b) in swaps {
+            if a < v.len() && b < v.len() && (to_millis(&v[a].time) - to_millis(&v[b].time)).abs() < 60_000 {
+                v.swap(a, b);
+            }
+        }
+        v
+    })
+}
+
+/// One by one, a watermark a second behind each event, with or without the fast path.
+fn run_streaming(events: &[Envelope<Alert>], fast_path: bool) -> Vec<(String, String)> {
+    let mut op = Correlator::new(cfg());
+    op.fast_path = fast_path;
+    let mut out = Collector::default();
+    for e in events {
+        op.on_event(e.clone(), &mut out);
+        op.on_watermark(e.time - chrono::Duration::seconds(1), &mut out);
+    }
+    op.on_watermark(wm(100_000), &mut out);
+    out.drain().map(|e| (e.id, String::from_utf8_lossy(&e.payload).into_owned())).collect()
+}
+
 /// Feed `events` in batches at the given cut points, with a watermark after each batch.
 fn run_batched(events: &[Envelope<Alert>], cuts: &[usize], restore_at: Option<usize>) -> Vec<(String, String)> {
     let mut op = Correlator::new(cfg());
@@ -245,6 +270,27 @@ fn run_batched(events: &[Envelope<Alert>], cuts: &[usize], restore_at: Option<us
     emitted
 }
 
+#[test]
+fn fast_path_handles_late_events_after_an_idle_stretch() {
+    let l = |pod: &'static str| [("alertname", "X"), ("namespace", "shop"), ("pod", pod)];
+    let run = |fast_path: bool| {
+        let mut op = Correlator::new(cfg());
+        op.fast_path = fast_path;
+        let mut out = Collector::default();
+        op.on_event(alert("c1", 0, F, &l("a-0")), &mut out);
+        op.on_event(alert("c1", 10, R, &l("a-0")), &mut out);
+        // Idle: the watermark follows the clock; the incident resolves and is forgotten.
+        op.on_watermark(wm(200), &mut out);
+        op.on_watermark(wm(400), &mut out);
+        op.on_event(alert("c1", 300, F, &l("c-0")), &mut out); // late
+        op.on_event(alert("c1", 405, F, &l("c-1")), &mut out);
+        op.on_watermark(wm(404), &mut out);
+        op.on_watermark(wm(1000), &mut out);
+        out.drain().map(|e| e.id).collect::<Vec<_>>()
+    };
+    assert_eq!(run(true), run(false));
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(200))]
 
@@ -254,6 +300,11 @@ proptest! {
         let a = run_batched(&events, &one_by_one, None);
         let b = run_batched(&events, &cuts, None);
         prop_assert_eq!(a, b);
+    }
+
+    #[test]
+    fn the_watermark_fast_path_changes_nothing(events in arb_disordered_events()) {
+        prop_assert_eq!(run_streaming(&events, true), run_streaming(&events, false));
     }
 
     #[test]
