@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh machine or again and again:
 #   1. installs what is missing (Debian peers: Alertmanager, promtool; the Nisshi broker),
-#   2. builds the workspace once (target dir outside the clone, so reruns are incremental),
+#   2. builds the workspace once (target dir outside the clone, so reruns are incremental)
+#      and lints it with clippy,
 #   3. runs every unit, property and integration test (real broker, real Alertmanager),
 #   4. runs the demo, scrapes its /metrics, and checks deploy/ against it.
 set -euo pipefail
@@ -26,6 +27,9 @@ fi
 
 echo "== build"
 cargo build --workspace --all-targets
+
+echo "== lints"
+cargo clippy --workspace --all-targets -- -D warnings
 
 echo "== tests"
 cargo test --workspace

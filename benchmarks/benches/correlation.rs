@@ -24,7 +24,7 @@ fn storm(n: usize, workloads: usize) -> Vec<Envelope<Alert>> {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         let fp = alert_fingerprint(labels.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-        let status = if (i / (workloads * 4)) % 2 == 0 { AlertStatus::Firing } else { AlertStatus::Resolved };
+        let status = if (i / (workloads * 4)).is_multiple_of(2) { AlertStatus::Firing } else { AlertStatus::Resolved };
         let t = t0 + i as i64 * 3_600_000 / n as i64;
         let alert = Alert {
             fingerprint: fp.clone(),

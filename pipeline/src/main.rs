@@ -71,7 +71,7 @@ fn init_logs(format: &str, default: &str) {
     }
 }
 
-fn load(path: &PathBuf) -> Result<Config, ExitCode> {
+fn load(path: &std::path::Path) -> Result<Config, ExitCode> {
     Config::load(path).map_err(|errors| {
         eprintln!("{}: {} problem(s):", path.display(), errors.len());
         for e in errors {

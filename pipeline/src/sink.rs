@@ -169,6 +169,8 @@ pub struct Sink {
     producer: ThreadedProducer<SinkContext>,
 }
 
+type Record<'a> = BaseRecord<'a, str, [u8], Box<Token>>;
+
 /// How long a producer may stay full before a send gives up.
 const BACKPRESSURE_LIMIT: Duration = Duration::from_secs(60);
 
@@ -183,54 +185,58 @@ impl Sink {
         Ok(Sink { producer })
     }
 
+    /// Try to enqueue once: `Ok(None)` when queued, `Ok(Some(record))` back when the queue
+    /// is full, `Err` (with the sequence number released) on any other error.
+    fn enqueue<'a>(&self, record: Record<'a>) -> Result<Option<Record<'a>>> {
+        match self.producer.send(record) {
+            Ok(()) => {
+                self.producer.context().in_flight.fetch_add(1, Ordering::Relaxed);
+                Ok(None)
+            }
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => Ok(Some(back)),
+            Err((e, back)) => Err(Self::release(back, e)),
+        }
+    }
+
+    /// Give up on a record: complete its sequence number as failed so waiters do not hang.
+    fn release(record: Record<'_>, e: KafkaError) -> Error {
+        let token = record.delivery_opaque;
+        token.tracker.complete(token.seq, Some(e.to_string()));
+        Error::Kafka(e)
+    }
+
+    fn record<'a>(tracker: &Arc<AckTracker>, topic: &'a str, key: &'a str, payload: &'a [u8]) -> (u64, Record<'a>) {
+        let seq = tracker.next_seq();
+        (seq, BaseRecord::with_opaque_to(topic, Box::new(Token { tracker: tracker.clone(), seq })).key(key).payload(payload))
+    }
+
     /// Enqueue one record owned by `tracker`. A full queue is backpressure: this waits
     /// (blocking the calling worker thread) until there is room.
     pub fn send_blocking(&self, tracker: &Arc<AckTracker>, topic: &str, key: &str, payload: &[u8]) -> Result<u64> {
         let started = Instant::now();
-        let seq = tracker.next_seq();
-        let mut record = BaseRecord::with_opaque_to(topic, Box::new(Token { tracker: tracker.clone(), seq })).key(key).payload(payload);
-        loop {
-            match self.producer.send(record) {
-                Ok(()) => {
-                    self.producer.context().in_flight.fetch_add(1, Ordering::Relaxed);
-                    return Ok(seq);
-                }
-                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) if started.elapsed() < BACKPRESSURE_LIMIT => {
-                    record = back;
-                    std::thread::sleep(Duration::from_millis(1));
-                }
-                Err((e, back)) => {
-                    // Release the sequence number so waiters do not hang on it.
-                    let token = back.delivery_opaque;
-                    token.tracker.complete(token.seq, Some(e.to_string()));
-                    return Err(Error::Kafka(e));
-                }
+        let (seq, mut record) = Self::record(tracker, topic, key, payload);
+        while let Some(back) = self.enqueue(record)? {
+            if started.elapsed() >= BACKPRESSURE_LIMIT {
+                return Err(Self::release(back, KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull)));
             }
+            record = back;
+            std::thread::sleep(Duration::from_millis(1));
         }
+        Ok(seq)
     }
 
     /// Async variant for request handlers: waits on a full queue without blocking the
     /// runtime, up to `deadline`.
     pub async fn send(&self, tracker: &Arc<AckTracker>, topic: &str, key: &str, payload: &[u8], deadline: tokio::time::Instant) -> Result<u64> {
-        let seq = tracker.next_seq();
-        let mut record = BaseRecord::with_opaque_to(topic, Box::new(Token { tracker: tracker.clone(), seq })).key(key).payload(payload);
-        loop {
-            match self.producer.send(record) {
-                Ok(()) => {
-                    self.producer.context().in_flight.fetch_add(1, Ordering::Relaxed);
-                    return Ok(seq);
-                }
-                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) if tokio::time::Instant::now() < deadline => {
-                    record = back;
-                    tokio::time::sleep(Duration::from_millis(1)).await;
-                }
-                Err((e, back)) => {
-                    let token = back.delivery_opaque;
-                    token.tracker.complete(token.seq, Some(e.to_string()));
-                    return Err(Error::Kafka(e));
-                }
+        let (seq, mut record) = Self::record(tracker, topic, key, payload);
+        while let Some(back) = self.enqueue(record)? {
+            if tokio::time::Instant::now() >= deadline {
+                return Err(Self::release(back, KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull)));
             }
+            record = back;
+            tokio::time::sleep(Duration::from_millis(1)).await;
         }
+        Ok(seq)
     }
 
     /// Records enqueued and not yet acknowledged, over all owners.

@@ -23,7 +23,8 @@ fn storm() -> Vec<(String, Vec<u8>)> {
         seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
         (seed >> 33) % n
     };
-    let mut per_cluster: BTreeMap<String, Vec<(i64, (String, Vec<u8>))>> = BTreeMap::new();
+    type Timed = (i64, (String, Vec<u8>));
+    let mut per_cluster: BTreeMap<String, Vec<Timed>> = BTreeMap::new();
     for c in 0..6 {
         let cluster = format!("cluster-{c}");
         for w in 0..40 {

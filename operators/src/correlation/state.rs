@@ -172,8 +172,8 @@ impl State {
         };
         let primary = scoped(&e.cluster, &alert_keys[0]);
         if let Some(inc) = self.incidents.get_mut(&inc_id) {
-            if !self.open_keys.contains_key(&primary) {
-                self.open_keys.insert(primary, inc_id.clone());
+            if let std::collections::btree_map::Entry::Vacant(slot) = self.open_keys.entry(primary) {
+                slot.insert(inc_id.clone());
                 inc.keys.insert(alert_keys[0].clone());
             }
             if inc.members.len() < cfg.max_members {

@@ -46,7 +46,8 @@ fn plan(events: &[Envelope<Incident>]) -> (Vec<RemediationCommand>, Vec<AuditRec
 fn table_of_planning_cases() {
     let open = IncidentStatus::Open;
     let dep = Some("Deployment/payments");
-    let cases: Vec<(&str, Vec<Envelope<Incident>>, usize, Vec<&str>)> = vec![
+    type Case = (&'static str, Vec<Envelope<Incident>>, usize, Vec<&'static str>);
+    let cases: Vec<Case> = vec![
         ("crashloop restarts the deployment", vec![incident("i1", 0, open, "KubePodCrashLooping", dep)], 1, vec!["command.planned"]),
         ("other alerts plan nothing", vec![incident("i1", 0, open, "HighLatency", dep)], 0, vec![]),
         ("resolved incidents plan nothing", vec![incident("i1", 0, IncidentStatus::Resolved, "KubePodCrashLooping", dep)], 0, vec![]),
