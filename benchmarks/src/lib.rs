@@ -1,2 +1,6 @@
-//! KubeSage benchmarks: criterion benches of the operators (`benches/`), and the load
-//! harness (`src/bin/load.rs`) that drives the real collector against a real broker.
+//! KubeSage benchmarks: criterion benches of the operators (`benches/`), the load harness
+//! (`src/bin/load.rs`) that drives the real collector against a real broker, and the
+//! quality harnesses (`src/bin/quality.rs`) over public labelled data sets.
+
+pub mod loghub;
+pub mod nab;

@@ -1,0 +1,38 @@
+//! Quality harnesses: the same operator code as the pipeline, run over public labelled
+//! data sets and scored the way each benchmark defines. Each prints a table and, as its
+//! last line, one JSON object with its figures.
+//!
+//!   cargo run --release -p kubesage-benchmarks --bin quality -- nab
+//!   cargo run --release -p kubesage-benchmarks --bin quality -- loghub
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+struct Cli {
+    #[command(subcommand)]
+    bench: Bench,
+}
+
+#[derive(Subcommand)]
+enum Bench {
+    /// Numenta Anomaly Benchmark: the metrics anomaly operator, scored with NAB's rules.
+    Nab(kubesage_benchmarks::nab::Args),
+    /// Loghub-2.0 2k: the log template miner, scored with GA, FGA, PA, FTA.
+    Loghub(kubesage_benchmarks::loghub::Args),
+}
+
+fn main() -> ExitCode {
+    let result = match Cli::parse().bench {
+        Bench::Nab(args) => kubesage_benchmarks::nab::run(args),
+        Bench::Loghub(args) => kubesage_benchmarks::loghub::run(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("quality: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
