@@ -11,7 +11,10 @@ use kubesage_operators::planner::Planner;
 use kubesage_schemas::topics;
 
 use crate::collector::alertmanager::AlertCollector;
-use crate::config::{BackendKind, Config};
+use crate::collector::ingest::Ingest;
+use crate::collector::loki::LokiPush;
+use crate::collector::remote_write::RemoteWrite;
+use crate::config::{BackendKind, Config, IngestConfig};
 use crate::error::{Error, Result};
 use crate::executor::{DryRun, Executor};
 use crate::host::task::TaskEnv;
@@ -114,15 +117,22 @@ pub async fn start(config: Config, roles: &[Role]) -> Result<Running> {
     }
 
     let mut router = http::router(Health { metrics: metrics.clone(), ready: ready.clone(), failed: failed.clone() });
-    if roles.contains(&Role::Collect) && config.collector.alertmanager.enabled {
-        let am = &config.collector.alertmanager;
-        let token = match &am.bearer_token_file {
-            Some(path) => Some(std::fs::read_to_string(path).map_err(|e| Error::Config(format!("collector.alertmanager.bearer_token_file {}: {e}", path.display())))?.trim().to_string()),
-            None => None,
-        };
-        metrics.init_collector("webhook");
-        metrics.init_collector("api_v2");
-        router = router.merge(AlertCollector::new(am.clone(), token, sink.clone(), metrics.clone()).router());
+    if roles.contains(&Role::Collect) {
+        let c = &config.collector;
+        let ingest = |cfg: &IngestConfig, section: &str| Ingest::new(cfg.clone(), section, sink.clone(), metrics.clone());
+        if c.alertmanager.enabled {
+            metrics.init_collector("webhook");
+            metrics.init_collector("api_v2");
+            router = router.merge(AlertCollector::new(ingest(&c.alertmanager, "collector.alertmanager")?).router());
+        }
+        if c.remote_write.enabled {
+            metrics.init_collector("remote_write");
+            router = router.merge(RemoteWrite::new(ingest(&c.remote_write, "collector.remote_write")?).router());
+        }
+        if c.loki.enabled {
+            metrics.init_collector("loki_push");
+            router = router.merge(LokiPush::new(ingest(&c.loki, "collector.loki")?).router());
+        }
     }
     let listener = tokio::net::TcpListener::bind(config.server.listen).await?;
     let http_addr = listener.local_addr()?;

@@ -123,18 +123,38 @@ impl LatePolicy {
     }
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct CollectorConfig {
-    pub alertmanager: AlertmanagerCollectorConfig,
-}
-
+/// The HTTP collectors (collect role).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct AlertmanagerCollectorConfig {
+pub struct CollectorConfig {
+    /// Alertmanager webhook (`/webhook/alertmanager`) and API v2 (`/api/v2/alerts`).
+    pub alertmanager: IngestConfig,
+    /// Prometheus remote_write 1.0 (`/api/v1/write`).
+    pub remote_write: IngestConfig,
+    /// Loki push API (`/loki/api/v1/push`), JSON or protobuf+snappy.
+    pub loki: IngestConfig,
+}
+
+impl Default for CollectorConfig {
+    fn default() -> Self {
+        let base = IngestConfig::default();
+        CollectorConfig {
+            alertmanager: base.clone(),
+            remote_write: IngestConfig { max_body_bytes: 16 * 1024 * 1024, ..base.clone() },
+            loki: IngestConfig { max_body_bytes: 16 * 1024 * 1024, ..base },
+        }
+    }
+}
+
+/// What every HTTP collector shares: an off switch, the cluster fallback, limits, auth
+/// and how long to wait for Kafka.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IngestConfig {
     pub enabled: bool,
-    /// Cluster for alerts without a `cluster` label (or `?cluster=` query parameter).
+    /// Cluster for records without a `cluster` label (or `?cluster=` query parameter).
     pub default_cluster: String,
+    /// Request body limit (compressed size, as sent); larger bodies get a 413.
     pub max_body_bytes: usize,
     /// File holding the bearer token clients must send; unset: no auth.
     pub bearer_token_file: Option<PathBuf>,
@@ -143,15 +163,31 @@ pub struct AlertmanagerCollectorConfig {
     pub ack_timeout: Duration,
 }
 
-impl Default for AlertmanagerCollectorConfig {
+impl Default for IngestConfig {
     fn default() -> Self {
-        AlertmanagerCollectorConfig {
+        IngestConfig {
             enabled: true,
             default_cluster: "default".into(),
             max_body_bytes: 4 * 1024 * 1024,
             bearer_token_file: None,
             ack_timeout: Duration::from_secs(10),
         }
+    }
+}
+
+impl IngestConfig {
+    fn validate(&self, prefix: &str) -> Vec<ConfigIssue> {
+        let mut issues = Vec::new();
+        if self.default_cluster.trim().is_empty() {
+            issues.push(ConfigIssue::new(format!("{prefix}.default_cluster"), "must not be empty"));
+        }
+        if self.max_body_bytes < 1024 {
+            issues.push(ConfigIssue::new(format!("{prefix}.max_body_bytes"), "must be at least 1024"));
+        }
+        if self.ack_timeout.is_zero() {
+            issues.push(ConfigIssue::new(format!("{prefix}.ack_timeout"), "must be greater than 0"));
+        }
+        issues
     }
 }
 
@@ -228,16 +264,9 @@ impl Config {
                 issues.push(ConfigIssue::new(format!("runtime.{name}"), "must be greater than 0"));
             }
         }
-        let am = &self.collector.alertmanager;
-        if am.default_cluster.trim().is_empty() {
-            issues.push(ConfigIssue::new("collector.alertmanager.default_cluster", "must not be empty"));
-        }
-        if am.max_body_bytes < 1024 {
-            issues.push(ConfigIssue::new("collector.alertmanager.max_body_bytes", "must be at least 1024"));
-        }
-        if am.ack_timeout.is_zero() {
-            issues.push(ConfigIssue::new("collector.alertmanager.ack_timeout", "must be greater than 0"));
-        }
+        issues.extend(self.collector.alertmanager.validate("collector.alertmanager"));
+        issues.extend(self.collector.remote_write.validate("collector.remote_write"));
+        issues.extend(self.collector.loki.validate("collector.loki"));
         issues.extend(self.correlation.validate("correlation"));
         issues.extend(self.planner.validate("planner"));
         if self.executor.name.trim().is_empty() {

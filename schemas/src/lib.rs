@@ -8,6 +8,7 @@ pub mod audit;
 pub mod cost;
 pub mod deadletter;
 pub mod envelope;
+pub mod float;
 pub mod ids;
 pub mod incident;
 pub mod k8s;

@@ -15,6 +15,9 @@ pub struct MetricSample {
     pub name: String,
     /// All other labels, sorted.
     pub labels: BTreeMap<String, String>,
+    /// NaN and infinities as "NaN", "+Inf", "-Inf".
+    #[serde(with = "crate::float")]
+    #[schemars(with = "crate::float::FloatValue")]
     pub value: f64,
     pub timestamp: DateTime<Utc>,
 }

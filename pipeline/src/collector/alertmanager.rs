@@ -5,26 +5,22 @@
 //! cannot fix.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::Instant;
 
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Query, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::post;
-use axum::{Json, Router};
+use axum::Router;
 use chrono::{DateTime, Utc};
 use kubesage_schemas::alert::{Alert, Severity};
 use kubesage_schemas::alertmanager::{is_unset, AlertStatus, LabelSet, PostableAlert, WebhookAlert, WebhookMessage};
 use kubesage_schemas::ids::{alert_fingerprint, stable_id};
 use kubesage_schemas::topics::ALERTS;
 use kubesage_schemas::Envelope;
-use serde_json::json;
 
-use crate::config::AlertmanagerCollectorConfig;
-use crate::metrics::{EndpointCode, EndpointLabel, Metrics};
-use crate::sink::{AckTracker, Sink};
+use super::ingest::{encode, Ingest};
 
 pub const WEBHOOK_PATH: &str = "/webhook/alertmanager";
 pub const API_PATH: &str = "/api/v2/alerts";
@@ -32,19 +28,16 @@ const SOURCE: &str = "kubesage/collector/alertmanager";
 
 #[derive(Clone)]
 pub struct AlertCollector {
-    cfg: AlertmanagerCollectorConfig,
-    token: Option<Arc<str>>,
-    sink: Sink,
-    metrics: Arc<Metrics>,
+    ingest: Ingest,
 }
 
 impl AlertCollector {
-    pub fn new(cfg: AlertmanagerCollectorConfig, token: Option<String>, sink: Sink, metrics: Arc<Metrics>) -> Self {
-        AlertCollector { cfg, token: token.map(Into::into), sink, metrics }
+    pub fn new(ingest: Ingest) -> Self {
+        AlertCollector { ingest }
     }
 
     pub fn router(self) -> Router {
-        let limit = self.cfg.max_body_bytes;
+        let limit = self.ingest.cfg.max_body_bytes;
         Router::new()
             .route(WEBHOOK_PATH, post(webhook))
             .route(API_PATH, post(api_v2))
@@ -52,71 +45,29 @@ impl AlertCollector {
             .with_state(self)
     }
 
-    fn authorised(&self, headers: &HeaderMap) -> bool {
-        let Some(token) = &self.token else { return true };
-        let sent = headers.get(axum::http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
-        // Constant-time enough for a shared secret compared once per request.
-        sent.is_some_and(|s| s.len() == token.len() && s.bytes().zip(token.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0)
-    }
-
-    fn cluster_of(&self, labels: &LabelSet, query: &HashMap<String, String>) -> String {
-        labels.get("cluster").or_else(|| query.get("cluster")).cloned().unwrap_or_else(|| self.cfg.default_cluster.clone())
-    }
-
-    /// Publish all records and wait for Kafka's acknowledgement of every one.
     async fn publish(&self, endpoint: &str, records: Vec<Envelope<Alert>>, started: Instant) -> Response {
-        let deadline = tokio::time::Instant::now() + self.cfg.ack_timeout;
-        let tracker = AckTracker::new();
-        let n = records.len();
-        for r in &records {
-            let bytes = match serde_json::to_vec(r) {
-                Ok(b) => b,
-                Err(e) => return self.reply(endpoint, StatusCode::INTERNAL_SERVER_ERROR, json!({"status": "error", "error": e.to_string()}), started),
-            };
-            if let Err(e) = self.sink.send(&tracker, ALERTS, &r.cluster, &bytes, deadline).await {
-                return self.reply(endpoint, StatusCode::SERVICE_UNAVAILABLE, json!({"status": "error", "error": format!("kafka: {e}")}), started);
-            }
-        }
-        let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
-        match tracker.wait_all(remaining).await {
-            Ok(()) => {
-                self.metrics.collector_alerts.get_or_create(&EndpointLabel { endpoint: endpoint.into() }).inc_by(n as u64);
-                self.reply(endpoint, StatusCode::OK, json!({"status": "success", "alerts": n}), started)
-            }
-            Err(e) => self.reply(endpoint, StatusCode::SERVICE_UNAVAILABLE, json!({"status": "error", "error": e.to_string()}), started),
-        }
-    }
-
-    fn reply(&self, endpoint: &str, code: StatusCode, body: serde_json::Value, started: Instant) -> Response {
-        self.metrics.collector_requests.get_or_create(&EndpointCode { endpoint: endpoint.into(), code: code.as_u16().to_string() }).inc();
-        self.metrics.collector_duration.get_or_create(&EndpointLabel { endpoint: endpoint.into() }).observe(started.elapsed().as_secs_f64());
-        if code.is_client_error() || code.is_server_error() {
-            tracing::warn!(endpoint, code = code.as_u16(), body = %body, "collector request rejected");
-        }
-        (code, Json(body)).into_response()
-    }
-
-    fn bad_request(&self, endpoint: &str, message: String, started: Instant) -> Response {
-        self.reply(endpoint, StatusCode::BAD_REQUEST, json!({"status": "error", "errorType": "bad_data", "error": message}), started)
+        let n = records.len() as u64;
+        let out = records.iter().map(|r| encode(r.cluster.clone(), r)).collect();
+        self.ingest.publish(endpoint, ALERTS, out, n, StatusCode::OK, started).await
     }
 }
 
 async fn webhook(State(c): State<AlertCollector>, Query(q): Query<HashMap<String, String>>, headers: HeaderMap, body: Bytes) -> Response {
     let started = Instant::now();
     let endpoint = "webhook";
-    if !c.authorised(&headers) {
-        return c.reply(endpoint, StatusCode::UNAUTHORIZED, json!({"status": "error", "error": "missing or wrong bearer token"}), started);
+    if !c.ingest.authorised(&headers) {
+        return c.ingest.unauthorised(endpoint, started);
     }
     let msg: WebhookMessage = match serde_json::from_slice(&body) {
         Ok(m) => m,
-        Err(e) => return c.bad_request(endpoint, format!("invalid Alertmanager webhook body: {e}"), started),
+        Err(e) => return c.ingest.bad_request(endpoint, format!("invalid Alertmanager webhook body: {e}"), started),
     };
     if msg.version != "4" {
-        return c.bad_request(endpoint, format!("unsupported webhook version {:?} (expected \"4\")", msg.version), started);
+        return c.ingest.bad_request(endpoint, format!("unsupported webhook version {:?} (expected \"4\")", msg.version), started);
     }
     let records: Vec<_> = msg.alerts.iter().map(|a| from_webhook(&c, &msg, a, &q)).collect();
     if let Some(i) = records.iter().position(Option::is_none) {
-        return c.bad_request(endpoint, format!("alerts[{i}] has no labels"), started);
+        return c.ingest.bad_request(endpoint, format!("alerts[{i}] has no labels"), started);
     }
     c.publish(endpoint, records.into_iter().flatten().collect(), started).await
 }
@@ -141,28 +92,28 @@ fn from_webhook(c: &AlertCollector, msg: &WebhookMessage, a: &WebhookAlert, q: &
         group_key: Some(msg.group_key.clone()),
         via: format!("webhook:{}", msg.receiver),
     };
-    Some(envelope(c.cluster_of(&a.labels, q), id, alert))
+    Some(envelope(c.ingest.cluster_of(&a.labels, q), id, alert))
 }
 
 async fn api_v2(State(c): State<AlertCollector>, Query(q): Query<HashMap<String, String>>, headers: HeaderMap, body: Bytes) -> Response {
     let started = Instant::now();
     let endpoint = "api_v2";
-    if !c.authorised(&headers) {
-        return c.reply(endpoint, StatusCode::UNAUTHORIZED, json!({"status": "error", "error": "missing or wrong bearer token"}), started);
+    if !c.ingest.authorised(&headers) {
+        return c.ingest.unauthorised(endpoint, started);
     }
     let alerts: Vec<PostableAlert> = match serde_json::from_slice(&body) {
         Ok(a) => a,
-        Err(e) => return c.bad_request(endpoint, format!("invalid postable alerts (expected a JSON array of alerts): {e}"), started),
+        Err(e) => return c.ingest.bad_request(endpoint, format!("invalid postable alerts (expected a JSON array of alerts): {e}"), started),
     };
     let now = Utc::now();
     let mut records = Vec::with_capacity(alerts.len());
     for (i, a) in alerts.iter().enumerate() {
         if a.labels.is_empty() {
-            return c.bad_request(endpoint, format!("alerts[{i}].labels must not be empty"), started);
+            return c.ingest.bad_request(endpoint, format!("alerts[{i}].labels must not be empty"), started);
         }
         if let (Some(s), Some(e)) = (a.starts_at, a.ends_at) {
             if e < s {
-                return c.bad_request(endpoint, format!("alerts[{i}]: endsAt is before startsAt"), started);
+                return c.ingest.bad_request(endpoint, format!("alerts[{i}]: endsAt is before startsAt"), started);
             }
         }
         records.push(from_postable(&c, a, now, &q));
@@ -195,7 +146,7 @@ fn from_postable(c: &AlertCollector, a: &PostableAlert, now: DateTime<Utc>, q: &
         group_key: None,
         via: "api".into(),
     };
-    envelope(c.cluster_of(&a.labels, q), id, alert)
+    envelope(c.ingest.cluster_of(&a.labels, q), id, alert)
 }
 
 fn fingerprint(labels: &LabelSet) -> String {

@@ -2,3 +2,6 @@
 //! only once Kafka acknowledged every record of the request.
 
 pub mod alertmanager;
+pub mod ingest;
+pub mod loki;
+pub mod remote_write;
