@@ -20,6 +20,7 @@ use crate::executor::{DryRun, Executor};
 use crate::host::task::TaskEnv;
 use crate::host::{hosted, run_job, JobSpec};
 use crate::http::{self, Health};
+use crate::inputs::raw_logs::RawLogs;
 use crate::kafka::{self, embedded::EmbeddedKafka};
 use crate::metrics::Metrics;
 use crate::sink::Sink;
@@ -88,13 +89,17 @@ pub async fn start(config: Config, roles: &[Role]) -> Result<Running> {
     if roles.contains(&Role::Operate) {
         let cc = config.correlation.clone();
         let pc = config.planner.clone();
-        let jobs = [
-            JobSpec { name: "correlate", input_topic: topics::ALERTS, factory: Arc::new(move || hosted(Correlator::new(cc.clone()))) },
-            JobSpec { name: "plan", input_topic: topics::INCIDENTS, factory: Arc::new(move || hosted(Planner::new(pc.clone()))) },
+        let mut jobs = vec![
+            JobSpec { name: "correlate", input_topic: topics::ALERTS.into(), factory: Arc::new(move || hosted(Correlator::new(cc.clone()))) },
+            JobSpec { name: "plan", input_topic: topics::INCIDENTS.into(), factory: Arc::new(move || hosted(Planner::new(pc.clone()))) },
         ];
+        if config.raw_logs.enabled {
+            let rc = config.raw_logs.clone();
+            jobs.push(JobSpec { name: "raw-logs", input_topic: rc.topic.clone(), factory: Arc::new(move || Box::new(RawLogs::new(rc.clone()))) });
+        }
         for spec in jobs {
             metrics.init_job(spec.name);
-            let env = TaskEnv { job: spec.name, topic: spec.input_topic.to_string(), sink: sink.clone(), metrics: metrics.clone(), runtime: config.runtime.clone() };
+            let env = TaskEnv { job: spec.name, topic: spec.input_topic.clone(), sink: sink.clone(), metrics: metrics.clone(), runtime: config.runtime.clone() };
             let group = format!("{}.{}", config.kafka.group_prefix, spec.name);
             let consumer = kafka::consumer_config(&config.kafka, &bootstrap, &group);
             let (reader, stop) = (reader.clone(), stop.clone());

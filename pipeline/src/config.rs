@@ -22,6 +22,8 @@ pub struct Config {
     pub correlation: CorrelationConfig,
     pub planner: PlannerConfig,
     pub executor: ExecutorConfig,
+    /// Raw log lines written to Kafka by shippers, turned into `kubesage.logs` records.
+    pub raw_logs: crate::inputs::raw_logs::RawLogsConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -269,6 +271,9 @@ impl Config {
         issues.extend(self.collector.loki.validate("collector.loki"));
         issues.extend(self.correlation.validate("correlation"));
         issues.extend(self.planner.validate("planner"));
+        if self.raw_logs.enabled && self.raw_logs.topic.trim().is_empty() {
+            issues.push(ConfigIssue::new("raw_logs.topic", "must not be empty when raw_logs is enabled"));
+        }
         if self.executor.name.trim().is_empty() {
             issues.push(ConfigIssue::new("executor.name", "must not be empty"));
         }

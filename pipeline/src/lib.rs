@@ -10,6 +10,7 @@ pub mod error;
 pub mod executor;
 pub mod host;
 pub mod http;
+pub mod inputs;
 pub mod kafka;
 pub mod metrics;
 pub mod sink;

@@ -70,3 +70,34 @@ fn loki_push_json_and_protobuf_land_on_the_logs_topic() {
     }
     assert_eq!(broker.read_all(topics::LOGS).len(), 5, "rejected bodies wrote nothing");
 }
+
+#[test]
+fn raw_lines_written_to_kafka_become_log_records() {
+    let broker = Broker::start();
+    let dir = tempfile::tempdir().expect("tmp");
+    let port = free_port();
+    let extra = "[raw_logs]\nenabled = true\ntopic = \"shipper.logs\"\nstream_labels = { source = \"vector\" }\n";
+    let config = write_config(dir.path(), &broker.bootstrap, port, extra);
+    broker.create_topics(&config);
+    let lines: Vec<(String, Vec<u8>)> = vec![
+        ("a".into(), br#"{"message":"charge ok","timestamp":"2026-11-23T10:00:00Z","namespace":"shop","pod":"payments-0"}"#.to_vec()),
+        ("a".into(), br#"{"text":"no line field"}"#.to_vec()),
+        ("a".into(), b"plain text line".to_vec()),
+    ];
+    broker.produce("shipper.logs", &lines);
+    let log = dir.path().join("kubesage.log");
+    let _ks = run_kubesage(&config, &["operate"], &log);
+    let records = eventually(Duration::from_secs(60), || {
+        let r: Vec<Envelope<LogRecord>> = broker.read_json(topics::LOGS);
+        (r.len() == 2).then_some(r)
+    })
+    .unwrap_or_else(|| panic!("raw lines did not arrive; log:\n{}", tail(&log, 30)));
+    assert!(records.iter().any(|r| r.data.line == "charge ok" && r.data.stream.get("pod").map(String::as_str) == Some("payments-0")));
+    assert!(records.iter().all(|r| r.data.stream.get("source").map(String::as_str) == Some("vector")));
+    let dead = eventually(Duration::from_secs(30), || {
+        let d: Vec<serde_json::Value> = broker.read_json(topics::DEADLETTER);
+        (!d.is_empty()).then_some(d)
+    })
+    .expect("the bad line is dead-lettered");
+    assert!(dead[0]["data"]["reason"].as_str().unwrap_or("").contains("no message"), "{dead:?}");
+}

@@ -101,6 +101,7 @@ impl LokiPush {
 }
 
 /// One parsed entry.
+#[derive(Debug)]
 struct Line {
     stream: BTreeMap<String, String>,
     time: DateTime<Utc>,

@@ -18,9 +18,17 @@ pub enum Applied {
     Invalid(String),
 }
 
+/// Where an input record came from (for inputs that are not envelopes, like raw lines).
+#[derive(Debug, Clone, Copy)]
+pub struct RecordMeta<'a> {
+    pub key: Option<&'a [u8]>,
+    /// Kafka record timestamp (ms), when the broker or producer set one.
+    pub timestamp_ms: Option<i64>,
+}
+
 pub trait HostedOperator: Send {
     fn name(&self) -> &'static str;
-    fn apply(&mut self, payload: &[u8], watermark: Option<i64>, policy: LatePolicy, out: &mut Collector) -> Applied;
+    fn apply(&mut self, payload: &[u8], meta: RecordMeta<'_>, watermark: Option<i64>, policy: LatePolicy, out: &mut Collector) -> Applied;
     fn on_watermark(&mut self, watermark_ms: i64, out: &mut Collector);
     fn on_tick(&mut self, now: DateTime<Utc>, out: &mut Collector);
     fn snapshot(&self) -> Snapshot;
@@ -41,7 +49,7 @@ impl<O: Operator + Send> HostedOperator for Hosted<O> {
         O::NAME
     }
 
-    fn apply(&mut self, payload: &[u8], watermark: Option<i64>, policy: LatePolicy, out: &mut Collector) -> Applied {
+    fn apply(&mut self, payload: &[u8], _meta: RecordMeta<'_>, watermark: Option<i64>, policy: LatePolicy, out: &mut Collector) -> Applied {
         let event: Envelope<O::In> = match serde_json::from_slice(payload) {
             Ok(e) => e,
             Err(e) => return Applied::Invalid(format!("not a valid {} input record: {e}", O::NAME)),

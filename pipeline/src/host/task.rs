@@ -12,7 +12,7 @@ use kubesage_schemas::ids::stable_id;
 use kubesage_schemas::topics::{CHECKPOINTS, DEADLETTER};
 use kubesage_schemas::Envelope;
 
-use super::hosted::{Applied, HostedOperator};
+use super::hosted::{Applied, HostedOperator, RecordMeta};
 use super::watermark::{WatermarkState, WatermarkTracker};
 use crate::checkpoint::{checkpoint_key, Checkpoint, FORMAT_VERSION};
 use crate::config::{LatePolicy, RuntimeConfig};
@@ -86,7 +86,7 @@ impl Task {
     }
 
     /// Apply one input record and send what it produced.
-    pub fn process(&mut self, offset: i64, key: Option<&[u8]>, payload: &[u8], env: &TaskEnv) -> Result<()> {
+    pub fn process(&mut self, offset: i64, key: Option<&[u8]>, timestamp_ms: Option<i64>, payload: &[u8], env: &TaskEnv) -> Result<()> {
         if offset < self.next_offset {
             return Ok(()); // already reflected in the restored snapshot
         }
@@ -94,7 +94,8 @@ impl Task {
         let policy = env.runtime.late_policy;
         let job = env.job;
         env.metrics.events_received.get_or_create(&Metrics::job(job)).inc();
-        match self.op.apply(payload, self.wm.watermark(), policy, &mut self.collector) {
+        let meta = RecordMeta { key, timestamp_ms };
+        match self.op.apply(payload, meta, self.wm.watermark(), policy, &mut self.collector) {
             Applied::OnTime { event_ms } => {
                 if let Some(wm) = self.wm.observe(event_ms, now) {
                     self.op.on_watermark(wm, &mut self.collector);

@@ -23,7 +23,7 @@ pub type OperatorFactory = Arc<dyn Fn() -> Box<dyn HostedOperator> + Send + Sync
 
 pub struct JobSpec {
     pub name: &'static str,
-    pub input_topic: &'static str,
+    pub input_topic: String,
     pub factory: OperatorFactory,
 }
 
@@ -150,8 +150,8 @@ pub fn run_job(spec: JobSpec, env: TaskEnv, consumer_config: ClientConfig, check
     config.set("statistics.interval.ms", "5000").set("enable.partition.eof", "true");
     let ctx = JobContext { env, factory: spec.factory, tasks: Mutex::new(BTreeMap::new()), checkpoint_reader, fatal: Mutex::new(None) };
     let consumer: BaseConsumer<JobContext> = config.create_with_context(ctx)?;
-    consumer.subscribe(&[spec.input_topic])?;
-    tracing::info!(job, topic = spec.input_topic, "job started");
+    consumer.subscribe(&[spec.input_topic.as_str()])?;
+    tracing::info!(job, topic = %spec.input_topic, "job started");
     let ctx = consumer.context();
     let tick = ctx.env.runtime.tick_interval;
     let mut last_tick = Instant::now();
@@ -167,7 +167,7 @@ pub fn run_job(spec: JobSpec, env: TaskEnv, consumer_config: ClientConfig, check
                 let mut tasks = ctx.tasks();
                 match tasks.get_mut(&msg.partition()) {
                     Some(task) => {
-                        if let Err(e) = task.process(msg.offset(), msg.key(), msg.payload().unwrap_or_default(), &ctx.env) {
+                        if let Err(e) = task.process(msg.offset(), msg.key(), msg.timestamp().to_millis(), msg.payload().unwrap_or_default(), &ctx.env) {
                             break Err(e);
                         }
                     }
