@@ -13,6 +13,7 @@ pub mod http;
 pub mod inputs;
 pub mod kafka;
 pub mod metrics;
+pub mod observe;
 pub mod sink;
 pub mod topics_admin;
 

@@ -81,6 +81,8 @@ pub struct Metrics {
     pub collector_alerts: Family<EndpointLabel, Counter>,
     pub collector_duration: Family<EndpointLabel, Histogram>,
     pub executor_commands: Family<ActionOutcome, Counter>,
+    /// Top anomalies and log templates (bounded; see `observe`).
+    pub observers: crate::observe::Observers,
 }
 
 impl Metrics {
@@ -103,6 +105,10 @@ impl Metrics {
             collector_alerts: Family::default(),
             collector_duration: Family::new_with_constructor(|| Histogram::new(exponential_buckets(0.001, 2.0, 14))),
             executor_commands: Family::default(),
+            observers: crate::observe::Observers {
+                anomalies: crate::observe::TopN::new(50, Family::default()),
+                templates: crate::observe::TopN::new(50, Family::default()),
+            },
             registry: Registry::default(),
         };
         // Counters get `_total` appended by the encoder.
@@ -122,6 +128,8 @@ impl Metrics {
         registry.register("collector_alerts", "Alerts accepted by a collector endpoint", m.collector_alerts.clone());
         registry.register_with_unit("collector_request_duration", "Collector request latency including the Kafka acknowledgement", Unit::Seconds, m.collector_duration.clone());
         registry.register("executor_commands", "Remediation commands by action and outcome", m.executor_commands.clone());
+        registry.register("anomaly_score", "Score of the 50 highest-scoring ongoing anomalies", m.observers.anomalies.family());
+        registry.register("logs_template_window_lines", "Lines in the last window of the 50 busiest log templates", m.observers.templates.family());
         Arc::new(Metrics { registry, ..m })
     }
 

@@ -141,6 +141,7 @@ impl Task {
     fn flush_outputs(&mut self, env: &TaskEnv) -> Result<()> {
         for e in self.collector.drain() {
             env.sink.send_blocking(&self.outputs, e.topic, &e.key, &e.payload)?;
+            env.metrics.observers.observe(e.topic, &e.payload);
             env.metrics.events_emitted.get_or_create(&JobTopic { operator: env.job.into(), topic: e.topic.into() }).inc();
         }
         Ok(())

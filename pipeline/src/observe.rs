@@ -1,0 +1,140 @@
+//! Prometheus views of what operators conclude, with bounded cardinality: only the top N
+//! active anomalies and the top N log templates get a series of their own. Operators stay
+//! pure; the runtime watches their outputs.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::AtomicU64;
+use std::sync::Mutex;
+
+use kubesage_schemas::signals::{Anomaly, AnomalyPhase, LogPattern};
+use kubesage_schemas::{topics, Envelope};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SeriesLabel {
+    pub signal: String,
+    pub series: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TemplateLabel {
+    pub template_id: String,
+}
+
+type FloatGauge = Gauge<f64, AtomicU64>;
+
+/// Keeps a gauge family holding only the `n` largest values.
+pub struct TopN<L: Clone + std::hash::Hash + Eq + EncodeLabelSet + std::fmt::Debug + Ord> {
+    n: usize,
+    values: Mutex<BTreeMap<L, f64>>,
+    family: Family<L, FloatGauge>,
+}
+
+impl<L: Clone + std::hash::Hash + Eq + EncodeLabelSet + std::fmt::Debug + Ord + Send + Sync + 'static> TopN<L> {
+    pub fn new(n: usize, family: Family<L, FloatGauge>) -> Self {
+        TopN { n, values: Mutex::new(BTreeMap::new()), family }
+    }
+
+    pub fn family(&self) -> Family<L, FloatGauge> {
+        self.family.clone()
+    }
+
+    /// Set (`Some`) or clear (`None`) a value, then publish the top `n`.
+    pub fn set(&self, label: L, value: Option<f64>) {
+        let mut values = self.values.lock().unwrap_or_else(|e| e.into_inner());
+        match value {
+            Some(v) => values.insert(label, v),
+            None => values.remove(&label),
+        };
+        // Bound the tracked set too: far below the top, values are forgotten.
+        if values.len() > self.n * 20 {
+            let mut sorted: Vec<(L, f64)> = values.iter().map(|(l, v)| (l.clone(), *v)).collect();
+            sorted.sort_by(|a, b| b.1.total_cmp(&a.1));
+            *values = sorted.into_iter().take(self.n * 10).collect();
+        }
+        let mut sorted: Vec<(&L, &f64)> = values.iter().collect();
+        sorted.sort_by(|a, b| b.1.total_cmp(a.1).then(a.0.cmp(b.0)));
+        let top: Vec<(L, f64)> = sorted.into_iter().take(self.n).map(|(l, v)| (l.clone(), *v)).collect();
+        self.family.clear();
+        for (l, v) in top {
+            self.family.get_or_create(&l).set(v);
+        }
+    }
+}
+
+pub struct Observers {
+    pub anomalies: TopN<SeriesLabel>,
+    pub templates: TopN<TemplateLabel>,
+}
+
+impl Observers {
+    /// Look at one output record; cheap for topics nobody watches.
+    pub fn observe(&self, topic: &str, payload: &[u8]) {
+        match topic {
+            topics::ANOMALIES => {
+                if let Ok(e) = serde_json::from_slice::<Envelope<Anomaly>>(payload) {
+                    let a = e.data;
+                    let label = SeriesLabel { signal: a.signal, series: a.series };
+                    let value = (a.phase != AnomalyPhase::Ended).then_some(a.score);
+                    self.anomalies.set(label, value);
+                }
+            }
+            topics::LOG_PATTERNS => {
+                if let Ok(e) = serde_json::from_slice::<Envelope<LogPattern>>(payload) {
+                    self.templates.set(TemplateLabel { template_id: e.data.template_id }, Some(e.data.count as f64));
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+impl PartialOrd for SeriesLabel {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for SeriesLabel {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (&self.signal, &self.series).cmp(&(&other.signal, &other.series))
+    }
+}
+
+impl PartialOrd for TemplateLabel {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for TemplateLabel {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.template_id.cmp(&other.template_id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_top_n_have_series() {
+        let family: Family<TemplateLabel, FloatGauge> = Family::default();
+        let top = TopN::new(2, family.clone());
+        for (id, v) in [("a", 1.0), ("b", 5.0), ("c", 3.0), ("d", 0.5)] {
+            top.set(TemplateLabel { template_id: id.into() }, Some(v));
+        }
+        let mut reg = prometheus_client::registry::Registry::default();
+        reg.register("t", "t", family.clone());
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &reg).expect("encode");
+        assert!(text.contains("template_id=\"b\"") && text.contains("template_id=\"c\""), "{text}");
+        assert!(!text.contains("template_id=\"a\"") && !text.contains("template_id=\"d\""), "{text}");
+        top.set(TemplateLabel { template_id: "b".into() }, None);
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &reg).expect("encode");
+        assert!(text.contains("template_id=\"a\"") && !text.contains("template_id=\"b\""), "{text}");
+    }
+}
