@@ -56,6 +56,8 @@ pub struct Running {
     stop: Arc<AtomicBool>,
     failed: Arc<AtomicBool>,
     workers: Vec<(String, JoinHandle<Result<()>>)>,
+    /// Async collectors (Kubernetes watch); aborted on shutdown.
+    watchers: Vec<(String, tokio::task::JoinHandle<Result<()>>)>,
     server: tokio::task::JoinHandle<()>,
     server_stop: tokio::sync::oneshot::Sender<()>,
     deadline: Duration,
@@ -84,6 +86,7 @@ pub async fn start(config: Config, roles: &[Role]) -> Result<Running> {
     let failed = Arc::new(AtomicBool::new(false));
     let ready = Arc::new(AtomicBool::new(false));
     let mut workers = Vec::new();
+    let mut watchers = Vec::new();
     let reader = kafka::reader_config(&config.kafka, &bootstrap);
 
     if roles.contains(&Role::Operate) {
@@ -134,6 +137,10 @@ pub async fn start(config: Config, roles: &[Role]) -> Result<Running> {
             metrics.init_collector("remote_write");
             router = router.merge(RemoteWrite::new(ingest(&c.remote_write, "collector.remote_write")?).router());
         }
+        if c.kubernetes.enabled {
+            let k = c.kubernetes.clone();
+            watchers.push(("kubernetes".to_string(), tokio::spawn(crate::collector::kubernetes::run(k, sink.clone(), metrics.clone()))));
+        }
         if c.loki.enabled {
             metrics.init_collector("loki_push");
             router = router.merge(LokiPush::new(ingest(&c.loki, "collector.loki")?).router());
@@ -152,14 +159,15 @@ pub async fn start(config: Config, roles: &[Role]) -> Result<Running> {
     });
     ready.store(true, Ordering::Relaxed);
     tracing::info!(%http_addr, roles = ?roles, "kubesage running");
-    Ok(Running { http_addr, bootstrap, metrics, sink, stop, failed, workers, server, server_stop, deadline: config.runtime.shutdown_deadline, _embedded: embedded })
+    Ok(Running { http_addr, bootstrap, metrics, sink, stop, failed, workers, watchers, server, server_stop, deadline: config.runtime.shutdown_deadline, _embedded: embedded })
 }
 
 impl Running {
     /// Resolves when a worker stopped on its own (which is a failure).
     pub async fn worker_failure(&self) -> String {
         loop {
-            if let Some((name, _)) = self.workers.iter().find(|(_, h)| h.is_finished()) {
+            let finished = self.workers.iter().find(|(_, h)| h.is_finished()).map(|(n, _)| n).or_else(|| self.watchers.iter().find(|(_, h)| h.is_finished()).map(|(n, _)| n));
+            if let Some(name) = finished {
                 self.failed.store(true, Ordering::Relaxed);
                 return name.clone();
             }
@@ -173,6 +181,9 @@ impl Running {
     pub async fn shutdown(self) -> Result<()> {
         let started = Instant::now();
         let _ = self.server_stop.send(());
+        for (_, w) in &self.watchers {
+            w.abort();
+        }
         let _ = tokio::time::timeout(self.deadline, self.server).await;
         self.stop.store(true, Ordering::Relaxed);
         let mut result = Ok(());

@@ -135,6 +135,8 @@ pub struct CollectorConfig {
     pub remote_write: IngestConfig,
     /// Loki push API (`/loki/api/v1/push`), JSON or protobuf+snappy.
     pub loki: IngestConfig,
+    /// Kubernetes watch (Events and topology objects).
+    pub kubernetes: crate::collector::kubernetes::KubernetesConfig,
 }
 
 impl Default for CollectorConfig {
@@ -144,6 +146,7 @@ impl Default for CollectorConfig {
             alertmanager: base.clone(),
             remote_write: IngestConfig { max_body_bytes: 16 * 1024 * 1024, ..base.clone() },
             loki: IngestConfig { max_body_bytes: 16 * 1024 * 1024, ..base },
+            kubernetes: Default::default(),
         }
     }
 }

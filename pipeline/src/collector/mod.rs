@@ -3,5 +3,6 @@
 
 pub mod alertmanager;
 pub mod ingest;
+pub mod kubernetes;
 pub mod loki;
 pub mod remote_write;

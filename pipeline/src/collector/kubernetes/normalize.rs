@@ -1,0 +1,171 @@
+//! Kubernetes objects into KubeSage records: Events into occurrence records (core/v1
+//! fields folded into the events.k8s.io/v1 shape), everything else into topology updates.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use k8s_openapi::api::core::v1::{ObjectReference, Pod, Service};
+use k8s_openapi::api::events::v1::Event;
+use kube::ResourceExt;
+use kubesage_schemas::k8s::{K8sEvent, ObjectRef};
+use kubesage_schemas::topology::{TopologyOp, TopologyUpdate};
+
+/// What an object contributes to the graph beyond its metadata.
+pub trait Placement {
+    fn node(&self) -> Option<String> {
+        None
+    }
+    fn selector(&self) -> BTreeMap<String, String> {
+        BTreeMap::new()
+    }
+}
+
+impl Placement for Pod {
+    fn node(&self) -> Option<String> {
+        self.spec.as_ref().and_then(|s| s.node_name.clone())
+    }
+}
+
+impl Placement for Service {
+    fn selector(&self) -> BTreeMap<String, String> {
+        self.spec.as_ref().and_then(|s| s.selector.clone()).unwrap_or_default()
+    }
+}
+
+macro_rules! no_placement {
+    ($($t:ty),*) => { $(impl Placement for $t {})* };
+}
+no_placement!(
+    k8s_openapi::api::apps::v1::ReplicaSet,
+    k8s_openapi::api::apps::v1::Deployment,
+    k8s_openapi::api::apps::v1::StatefulSet,
+    k8s_openapi::api::apps::v1::DaemonSet,
+    k8s_openapi::api::batch::v1::Job,
+    k8s_openapi::api::core::v1::Node,
+    k8s_openapi::api::discovery::v1::EndpointSlice
+);
+
+fn reference(r: &ObjectReference) -> ObjectRef {
+    ObjectRef {
+        kind: r.kind.clone().unwrap_or_default(),
+        namespace: r.namespace.clone().unwrap_or_default(),
+        name: r.name.clone().unwrap_or_default(),
+        uid: r.uid.clone().unwrap_or_default(),
+        api_version: r.api_version.clone().unwrap_or_default(),
+    }
+}
+
+/// Occurrence count: `series.count`, else core/v1 `count`, else 1.
+pub fn event_count(e: &Event) -> i32 {
+    e.series.as_ref().map(|s| s.count).or(e.deprecated_count).unwrap_or(1).max(1)
+}
+
+/// Event time of the latest occurrence: `series.lastObservedTime`, `eventTime`,
+/// `lastTimestamp`, `firstTimestamp`, then creation.
+pub fn event_time(e: &Event) -> Option<DateTime<Utc>> {
+    e.series
+        .as_ref()
+        .map(|s| s.last_observed_time.0)
+        .or(e.event_time.as_ref().map(|t| t.0))
+        .or(e.deprecated_last_timestamp.as_ref().map(|t| t.0))
+        .or(e.deprecated_first_timestamp.as_ref().map(|t| t.0))
+        .or(e.metadata.creation_timestamp.as_ref().map(|t| t.0))
+}
+
+pub fn k8s_event(e: &Event, count: i32) -> Option<K8sEvent> {
+    Some(K8sEvent {
+        event_type: e.type_.clone().unwrap_or_else(|| "Normal".into()),
+        reason: e.reason.clone().unwrap_or_default(),
+        note: e.note.clone().unwrap_or_default(),
+        regarding: e.regarding.as_ref().map(reference)?,
+        related: e.related.as_ref().map(reference),
+        reporting_controller: e
+            .reporting_controller
+            .clone()
+            .filter(|c| !c.is_empty())
+            .or_else(|| e.deprecated_source.as_ref().and_then(|s| s.component.clone()))
+            .unwrap_or_default(),
+        reporting_instance: e.reporting_instance.clone().filter(|c| !c.is_empty()).or_else(|| e.deprecated_source.as_ref().and_then(|s| s.host.clone())).unwrap_or_default(),
+        count: u32::try_from(count).unwrap_or(1),
+        observed_at: event_time(e)?,
+        event_uid: e.uid().unwrap_or_default(),
+    })
+}
+
+pub fn topology<K>(obj: &K, kind: &str, op: TopologyOp) -> TopologyUpdate
+where
+    K: kube::Resource + Placement,
+{
+    let owners = obj
+        .owner_references()
+        .iter()
+        .map(|o| ObjectRef { kind: o.kind.clone(), namespace: obj.namespace().unwrap_or_default(), name: o.name.clone(), uid: o.uid.clone(), api_version: o.api_version.clone() })
+        .collect();
+    TopologyUpdate {
+        op,
+        object: ObjectRef { kind: kind.to_string(), namespace: obj.namespace().unwrap_or_default(), name: obj.name_any(), uid: obj.uid().unwrap_or_default(), api_version: String::new() },
+        owners,
+        node: obj.node(),
+        selector: obj.selector(),
+        labels: obj.labels().clone(),
+        calls: Vec::new(),
+        resource_version: obj.resource_version().unwrap_or_default(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(json: serde_json::Value) -> Event {
+        serde_json::from_value(json).expect("event")
+    }
+
+    #[test]
+    fn events_normalise_core_and_series_fields() {
+        let series = event(serde_json::json!({
+            "metadata": {"name": "p.1", "namespace": "shop", "uid": "u1", "resourceVersion": "9"},
+            "eventTime": "2026-11-23T10:00:00.000000Z",
+            "series": {"count": 7, "lastObservedTime": "2026-11-23T10:05:00.000000Z"},
+            "reason": "BackOff", "type": "Warning", "note": "Back-off restarting failed container",
+            "regarding": {"kind": "Pod", "namespace": "shop", "name": "payments-7c9d8f6b5d-bx2kq"},
+            "reportingController": "kubelet"
+        }));
+        assert_eq!(event_count(&series), 7);
+        let k = k8s_event(&series, 7).expect("normalised");
+        assert_eq!(k.observed_at.to_rfc3339(), "2026-11-23T10:05:00+00:00", "series.lastObservedTime wins");
+        assert_eq!(k.regarding.name, "payments-7c9d8f6b5d-bx2kq");
+
+        let core = event(serde_json::json!({
+            "metadata": {"name": "n.1", "uid": "u2"},
+            "deprecatedCount": 3,
+            "deprecatedFirstTimestamp": "2026-11-23T09:00:00Z",
+            "deprecatedLastTimestamp": "2026-11-23T09:30:00Z",
+            "deprecatedSource": {"component": "node-controller", "host": "cp-1"},
+            "reason": "NodeNotReady",
+            "regarding": {"kind": "Node", "name": "node-a"}
+        }));
+        assert_eq!(event_count(&core), 3);
+        let k = k8s_event(&core, 3).expect("normalised");
+        assert_eq!(k.reporting_controller, "node-controller");
+        assert_eq!(k.reporting_instance, "cp-1");
+        assert_eq!(k.observed_at.to_rfc3339(), "2026-11-23T09:30:00+00:00");
+        assert_eq!(k.event_type, "Normal");
+    }
+
+    #[test]
+    fn pods_carry_owners_and_node() {
+        let pod: Pod = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "payments-7c9d8f6b5d-bx2kq", "namespace": "shop", "uid": "p1", "resourceVersion": "5",
+                "labels": {"app": "payments"},
+                "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "payments-7c9d8f6b5d", "uid": "rs1"}]},
+            "spec": {"nodeName": "node-a", "containers": [{"name": "c"}]}
+        }))
+        .expect("pod");
+        let t = topology(&pod, "Pod", TopologyOp::Upsert);
+        assert_eq!(t.node.as_deref(), Some("node-a"));
+        assert_eq!(t.owners[0].kind, "ReplicaSet");
+        assert_eq!(t.owners[0].namespace, "shop");
+        assert_eq!(t.resource_version, "5");
+    }
+}
