@@ -233,7 +233,8 @@ mod tests {
 
     #[test]
     fn label_sets_parse_like_loki() {
-        let cases: Vec<(&str, Result<Vec<(&str, &str)>, ()>)> = vec![
+        type Labels<'a> = Vec<(&'a str, &'a str)>;
+        let cases: Vec<(&str, Result<Labels, ()>)> = vec![
             (r#"{app="web", namespace="shop"}"#, Ok(vec![("app", "web"), ("namespace", "shop")])),
             (r#"{msg="a \"quoted\" word",x="1"}"#, Ok(vec![("msg", "a \"quoted\" word"), ("x", "1")])),
             ("{}", Ok(vec![])),

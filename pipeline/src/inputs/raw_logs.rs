@@ -44,19 +44,26 @@ pub struct RawLogs {
     cfg: RawLogsConfig,
 }
 
+/// One raw line taken apart: the stream labels, the line itself and its event time.
+struct ParsedLine {
+    stream: BTreeMap<String, String>,
+    line: String,
+    time: DateTime<Utc>,
+}
+
 impl RawLogs {
     pub fn new(cfg: RawLogsConfig) -> Self {
         RawLogs { cfg }
     }
 
-    fn parse(&self, payload: &[u8], kafka_ms: Option<i64>) -> Result<(BTreeMap<String, String>, String, DateTime<Utc>), String> {
+    fn parse(&self, payload: &[u8], kafka_ms: Option<i64>) -> Result<ParsedLine, String> {
         let text = std::str::from_utf8(payload).map_err(|e| format!("log line is not UTF-8: {e}"))?;
         let mut stream = self.cfg.stream_labels.clone();
         let kafka_time = kafka_ms.and_then(DateTime::from_timestamp_millis);
         let trimmed = text.trim_start();
         if !trimmed.starts_with('{') {
             let time = kafka_time.ok_or("plain line without a Kafka timestamp")?;
-            return Ok((stream, text.trim_end_matches(['\r', '\n']).to_string(), time));
+            return Ok(ParsedLine { stream, line: text.trim_end_matches(['\r', '\n']).to_string(), time });
         }
         let obj: serde_json::Map<String, Value> = serde_json::from_str(trimmed).map_err(|e| format!("record looks like JSON but is not: {e}"))?;
         let line = ["message", "log", "line", "msg"]
@@ -87,7 +94,7 @@ impl RawLogs {
             }
             _ => kafka_time.ok_or("record has no time and no Kafka timestamp")?,
         };
-        Ok((stream, line, time))
+        Ok(ParsedLine { stream, line, time })
     }
 }
 
@@ -97,7 +104,7 @@ impl HostedOperator for RawLogs {
     }
 
     fn apply(&mut self, payload: &[u8], meta: RecordMeta<'_>, watermark: Option<i64>, policy: LatePolicy, out: &mut Collector) -> Applied {
-        let (stream, line, time) = match self.parse(payload, meta.timestamp_ms) {
+        let ParsedLine { stream, line, time } = match self.parse(payload, meta.timestamp_ms) {
             Ok(p) => p,
             Err(reason) => return Applied::Invalid(reason),
         };
