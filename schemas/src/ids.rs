@@ -42,7 +42,7 @@ mod tests {
 
     #[test]
     fn fingerprint_matches_alertmanager() {
-        // From a real Alertmanager delivery (../shared/samples/alertmanager/webhook-v4.json).
+        // From a real Alertmanager delivery (testdata/alertmanager/webhook-v4.json, recorded).
         let fp = alert_fingerprint([
             ("alertname", "PipelineStalled"),
             ("pipeline", "orders"),

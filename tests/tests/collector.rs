@@ -11,7 +11,7 @@ use kubesage_tests::*;
 use serde_json::{json, Value};
 
 fn sample(name: &str) -> String {
-    let path = format!("{}/../../shared/samples/alertmanager/{name}", env!("CARGO_MANIFEST_DIR"));
+    let path = format!("{}/../schemas/testdata/alertmanager/{name}", env!("CARGO_MANIFEST_DIR"));
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
