@@ -5,7 +5,10 @@
 //! [`Collector`] the host hands in, and state is a versioned [`Snapshot`]. Given the same
 //! inputs in the same order an operator produces the same outputs, byte for byte.
 
+pub mod anomaly;
 pub mod correlation;
+pub mod log_anomaly;
+pub mod logs;
 pub mod operator;
 pub mod planner;
 pub mod time;

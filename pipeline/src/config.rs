@@ -6,7 +6,9 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use kubesage_operators::anomaly::AnomalyConfig;
 use kubesage_operators::correlation::CorrelationConfig;
+use kubesage_operators::log_anomaly::LogAnomalyConfig;
 use kubesage_operators::planner::PlannerConfig;
 use kubesage_operators::ConfigIssue;
 use kubesage_schemas::remediation::Action;
@@ -20,6 +22,10 @@ pub struct Config {
     pub runtime: RuntimeConfig,
     pub collector: CollectorConfig,
     pub correlation: CorrelationConfig,
+    /// Metric anomaly detection over `kubesage.metrics`.
+    pub anomaly: AnomalyConfig,
+    /// Log template mining and log anomalies over `kubesage.logs`.
+    pub log_anomaly: LogAnomalyConfig,
     pub planner: PlannerConfig,
     pub executor: ExecutorConfig,
     /// Raw log lines written to Kafka by shippers, turned into `kubesage.logs` records.
@@ -273,6 +279,8 @@ impl Config {
         issues.extend(self.collector.remote_write.validate("collector.remote_write"));
         issues.extend(self.collector.loki.validate("collector.loki"));
         issues.extend(self.correlation.validate("correlation"));
+        issues.extend(self.anomaly.validate("anomaly"));
+        issues.extend(self.log_anomaly.validate("log_anomaly"));
         issues.extend(self.planner.validate("planner"));
         if self.raw_logs.enabled && self.raw_logs.topic.trim().is_empty() {
             issues.push(ConfigIssue::new("raw_logs.topic", "must not be empty when raw_logs is enabled"));

@@ -92,3 +92,28 @@ pub enum AnomalyPhase {
 impl Payload for Anomaly {
     const KIND: &'static str = "io.kubesage.anomaly.v1";
 }
+
+/// `name{a="1",b="2"}` with labels sorted: the series identity and Kafka key.
+pub fn series_key(name: &str, labels: &BTreeMap<String, String>) -> String {
+    let mut key = String::with_capacity(name.len() + 16 * labels.len());
+    key.push_str(name);
+    key.push('{');
+    for (i, (k, v)) in labels.iter().enumerate() {
+        if i > 0 {
+            key.push(',');
+        }
+        key.push_str(k);
+        key.push_str("=\"");
+        for c in v.chars() {
+            match c {
+                '\\' => key.push_str("\\\\"),
+                '"' => key.push_str("\\\""),
+                '\n' => key.push_str("\\n"),
+                c => key.push(c),
+            }
+        }
+        key.push('"');
+    }
+    key.push('}');
+    key
+}

@@ -73,30 +73,7 @@ impl RemoteWrite {
     }
 }
 
-/// `name{a="1",b="2"}` with labels sorted: the series identity and Kafka key.
-pub fn series_key(name: &str, labels: &BTreeMap<String, String>) -> String {
-    let mut key = String::with_capacity(name.len() + 16 * labels.len());
-    key.push_str(name);
-    key.push('{');
-    for (i, (k, v)) in labels.iter().enumerate() {
-        if i > 0 {
-            key.push(',');
-        }
-        key.push_str(k);
-        key.push_str("=\"");
-        for c in v.chars() {
-            match c {
-                '\\' => key.push_str("\\\\"),
-                '"' => key.push_str("\\\""),
-                '\n' => key.push_str("\\n"),
-                c => key.push(c),
-            }
-        }
-        key.push('"');
-    }
-    key.push('}');
-    key
-}
+pub use kubesage_schemas::signals::series_key;
 
 async fn write(State(c): State<RemoteWrite>, Query(q): Query<HashMap<String, String>>, headers: HeaderMap, body: Bytes) -> Response {
     let started = Instant::now();

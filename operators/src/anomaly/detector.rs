@@ -1,0 +1,262 @@
+//! The per-series detector stack: seasonal baseline (when the series has one), robust
+//! baseline with spike / level-shift / variance tests, change-point regime adoption, and
+//! one calibrated likelihood; plus the alarm episode that suppresses repeated alarms.
+
+use serde::{Deserialize, Serialize};
+
+use super::baseline::{Baseline, Weights, RECENT};
+use super::calibrate::{self, Tail, Tests, SHIFT, SPIKE, VARIANCE_DOWN, VARIANCE_UP};
+use super::config::AnomalyConfig;
+use super::regime;
+use super::seasonal::{Seasonal, SeasonalParams};
+use crate::time::Millis;
+
+/// Configuration-derived constants shared by every series.
+#[derive(Debug, Clone)]
+pub struct Stack {
+    pub weights: Weights,
+    pub tests: Tests,
+    pub warmup: u64,
+    pub alarm_q: f64,
+    pub end_after: u32,
+    pub update_every: u32,
+    pub regime_after: u32,
+    pub seasonal: Option<SeasonalParams>,
+}
+
+impl Stack {
+    pub fn new(cfg: &AnomalyConfig) -> Self {
+        Stack {
+            weights: Weights::new(cfg),
+            tests: Tests::new(cfg),
+            warmup: u64::from(cfg.warmup),
+            alarm_q: 1.0 - cfg.alarm_likelihood,
+            end_after: cfg.end_after,
+            update_every: cfg.update_every,
+            regime_after: cfg.regime_after,
+            seasonal: cfg.seasonal.enabled.then(|| SeasonalParams::new(&cfg.seasonal)),
+        }
+    }
+}
+
+/// What happened to the series' anomaly with this sample.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transition {
+    Started,
+    /// The score reached a new peak, or `update_every` samples passed.
+    Updated,
+    Ended,
+}
+
+/// The detector's conclusion about one sample.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Verdict {
+    /// Probability that a normal sample of this series is at least this surprising.
+    pub q: f64,
+    /// 1 - q.
+    pub likelihood: f64,
+    /// `-log10 q / 12` in [0, 1].
+    pub score: f64,
+    /// Detectors beyond p < 1% (bit mask, see `calibrate`).
+    pub detectors: u8,
+    pub expected: f64,
+    pub scale: f64,
+    pub transition: Option<Transition>,
+    /// The score when this sample starts a deviation (some detector beyond p < 1%) or
+    /// raises the peak of the ongoing one, else 0: the alarm this sample would raise under
+    /// any alarm level, with repeats suppressed (what NAB scores; it picks the level).
+    pub alarm_score: f64,
+}
+
+/// An open anomaly of one series.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Episode {
+    pub started: Millis,
+    pub last_anomalous: Millis,
+    pub peak_score: f64,
+    pub published_score: f64,
+    pub detectors: u8,
+    pub revision: u32,
+    pub quiet: u32,
+    pub since_update: u32,
+    /// The sample behind the latest record: observed, expected, scale.
+    pub observed: f64,
+    pub expected: f64,
+    pub scale: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SeriesDetector {
+    pub baseline: Baseline,
+    pub tail: Tail,
+    /// Consecutive samples with some detector beyond p < 1%, and the union of them.
+    pub persist: u32,
+    pub persist_mask: u8,
+    pub last_time: Millis,
+    /// Peak score of the ongoing deviation (0: none) and the unremarkable samples since
+    /// its last exceedance.
+    pub run_peak: f64,
+    pub run_quiet: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub episode: Option<Episode>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seasonal: Option<Box<Seasonal>>,
+}
+
+impl SeriesDetector {
+    pub fn new(stack: &Stack) -> Self {
+        SeriesDetector {
+            baseline: Baseline::default(),
+            tail: Tail::new(&stack.tests),
+            persist: 0,
+            persist_mask: 0,
+            last_time: 0,
+            run_peak: 0.0,
+            run_quiet: 0,
+            episode: None,
+            seasonal: stack.seasonal.as_ref().map(|p| Box::new(Seasonal::new(p))),
+        }
+    }
+
+    /// Samples learned.
+    pub fn samples(&self) -> u64 {
+        self.baseline.n
+    }
+
+    /// Judge and learn one sample (causal: the verdict uses only earlier samples).
+    #[inline]
+    pub fn update(&mut self, t: Millis, x: f64, stack: &Stack) -> Verdict {
+        self.last_time = t;
+        let (y, season, seasonal_surprise) = match (&mut self.seasonal, &stack.seasonal) {
+            (Some(s), Some(p)) => s.adjust(x, p),
+            _ => (x, 0.0, None),
+        };
+        let r = self.baseline.residual(y, &stack.weights);
+        let (z, mask) = stack.tests.statistic(&r, seasonal_surprise);
+        let q = self.tail.q(z);
+        let warm = self.baseline.n >= stack.warmup;
+        self.tail.learn(z, &stack.tests);
+        self.baseline.learn(y, &r, &stack.weights);
+        if let (Some(s), Some(p)) = (&mut self.seasonal, &stack.seasonal) {
+            s.learn(x, y, p);
+        }
+        self.track_regime(mask, stack);
+        let score = calibrate::score_of(q);
+        let mut v = Verdict {
+            q,
+            likelihood: 1.0 - q,
+            score,
+            detectors: mask,
+            expected: r.expected + season,
+            scale: r.scale,
+            transition: None,
+            alarm_score: 0.0,
+        };
+        if mask != 0 {
+            self.run_quiet = 0;
+            if score > self.run_peak {
+                self.run_peak = score;
+                if warm {
+                    v.alarm_score = score;
+                }
+            }
+        } else {
+            self.run_quiet += 1;
+            if self.run_quiet >= stack.end_after {
+                self.run_peak = 0.0;
+            }
+        }
+        if warm {
+            self.step_episode(t, x, &mut v, stack);
+        }
+        v
+    }
+
+    /// A deviation that persists for `regime_after` samples is a new regime.
+    fn track_regime(&mut self, mask: u8, stack: &Stack) {
+        if mask == 0 {
+            self.persist = 0;
+            self.persist_mask = 0;
+            return;
+        }
+        self.persist += 1;
+        self.persist_mask |= mask;
+        if self.persist < stack.regime_after {
+            return;
+        }
+        let values = self.baseline.recent_values(RECENT);
+        let scale = self.baseline.scale();
+        let start = regime::locate(&values, self.baseline.level, scale, self.persist as usize)
+            .unwrap_or(values.len().saturating_sub(self.persist as usize));
+        let tail = &values[start.min(values.len().saturating_sub(4))..];
+        let variance_regime = self.persist_mask & (VARIANCE_UP | VARIANCE_DOWN) != 0 && self.persist_mask & (SPIKE | SHIFT) == 0;
+        self.baseline.restart_from(tail, variance_regime);
+        self.persist = 0;
+        self.persist_mask = 0;
+    }
+
+    fn step_episode(&mut self, t: Millis, x: f64, v: &mut Verdict, stack: &Stack) {
+        let alarming = v.q <= stack.alarm_q;
+        match &mut self.episode {
+            None => {
+                if alarming {
+                    self.episode = Some(Episode {
+                        started: t,
+                        last_anomalous: t,
+                        peak_score: v.score,
+                        published_score: v.score,
+                        detectors: v.detectors,
+                        revision: 0,
+                        quiet: 0,
+                        since_update: 0,
+                        observed: x,
+                        expected: v.expected,
+                        scale: v.scale,
+                    });
+                    v.transition = Some(Transition::Started);
+                }
+            }
+            Some(e) => {
+                e.since_update += 1;
+                if alarming {
+                    e.quiet = 0;
+                    e.last_anomalous = t;
+                    e.detectors |= v.detectors;
+                    e.peak_score = e.peak_score.max(v.score);
+                    // Publish a new peak when it is clearly higher (one decade of q).
+                    let escalated = e.peak_score >= e.published_score + 1.0 / calibrate::SCORE_DECADES;
+                    if escalated || e.since_update >= stack.update_every {
+                        e.published_score = e.peak_score;
+                        e.revision += 1;
+                        e.since_update = 0;
+                        e.observed = x;
+                        e.expected = v.expected;
+                        e.scale = v.scale;
+                        v.transition = Some(Transition::Updated);
+                    }
+                } else {
+                    e.quiet += 1;
+                    if e.quiet >= stack.end_after {
+                        e.revision += 1;
+                        e.observed = x;
+                        e.expected = v.expected;
+                        e.scale = v.scale;
+                        v.transition = Some(Transition::Ended);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Forget the finished episode (after its `ended` record was built).
+    pub fn close_episode(&mut self) {
+        self.episode = None;
+    }
+
+    /// Band of values the stack would not have called anomalous at the alarm level.
+    pub fn band(&self, expected: f64, scale: f64, stack: &Stack) -> (f64, f64) {
+        // Residual at which q reaches the alarm level.
+        let z = self.tail.z_at(stack.alarm_q);
+        (expected - z * scale, expected + z * scale)
+    }
+}

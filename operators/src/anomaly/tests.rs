@@ -1,0 +1,252 @@
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use kubesage_schemas::signals::{Anomaly, AnomalyPhase, MetricSample};
+use kubesage_schemas::Envelope;
+use proptest::prelude::*;
+
+use super::*;
+use crate::time::from_millis;
+
+const T0: i64 = 1_700_000_000_000;
+const STEP: i64 = 15_000;
+
+/// Deterministic standard normal noise: splitmix64 hashed (index, seed), Box-Muller.
+pub(super) fn noise(i: usize, seed: u64) -> f64 {
+    let mix = |mut z: u64| {
+        z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    };
+    let a = mix((i as u64) << 1 ^ seed.wrapping_mul(0x1000_0000_01b3));
+    let b = mix(a);
+    let u1 = ((a >> 11) as f64 + 0.5) / (1u64 << 53) as f64;
+    let u2 = (b >> 11) as f64 / (1u64 << 53) as f64;
+    (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
+}
+
+fn sample(series: &str, i: usize, value: f64) -> Envelope<MetricSample> {
+    let labels: BTreeMap<String, String> = [("pod".to_string(), series.to_string())].into_iter().collect();
+    let time = from_millis(T0 + i as i64 * STEP);
+    let data = MetricSample { name: "latency_seconds".into(), labels, value, timestamp: time };
+    let key = series_key(&data);
+    Envelope::new(format!("{series}/{i}"), "test", time, key, "c1", data)
+}
+
+fn cfg() -> AnomalyConfig {
+    AnomalyConfig { seasonal: SeasonalConfig { refit_every: 256, ..SeasonalConfig::default() }, ..AnomalyConfig::default() }
+}
+
+fn run(values: &[f64]) -> Vec<Anomaly> {
+    let mut op = AnomalyOperator::new(cfg());
+    let mut out = Collector::default();
+    for (i, &v) in values.iter().enumerate() {
+        op.on_event(sample("a", i, v), &mut out);
+    }
+    out.decoded::<Anomaly>(OUTPUT).into_iter().map(|e| e.data).collect()
+}
+
+fn phases(records: &[Anomaly]) -> Vec<AnomalyPhase> {
+    records.iter().map(|r| r.phase).collect()
+}
+
+fn base(n: usize) -> Vec<f64> {
+    (0..n).map(|i| 100.0 + 2.0 * noise(i, 1)).collect()
+}
+
+#[test]
+fn steady_noise_raises_nothing() {
+    assert!(run(&base(3000)).is_empty());
+}
+
+#[test]
+fn a_spike_is_one_anomaly_that_starts_and_ends() {
+    let mut v = base(1200);
+    v[800] = 160.0;
+    let records = run(&v);
+    assert_eq!(phases(&records), vec![AnomalyPhase::Started, AnomalyPhase::Ended], "{records:#?}");
+    let started = &records[0];
+    assert_eq!(started.observed, 160.0);
+    assert!(started.expected_low < 100.0 && started.expected_high > 100.0 && started.expected_high < 160.0, "{started:?}");
+    assert!(started.detectors.contains(&"spike".to_string()));
+    assert!(started.score > 0.5);
+    assert_eq!(started.labels.get("__name__").map(String::as_str), Some("latency_seconds"));
+    assert_eq!(records[1].anomaly_id, started.anomaly_id);
+}
+
+#[test]
+fn a_lasting_level_shift_becomes_the_new_baseline() {
+    let mut v = base(3000);
+    for x in &mut v[1000..] {
+        *x += 30.0;
+    }
+    let records = run(&v);
+    let started: Vec<_> = records.iter().filter(|r| r.phase == AnomalyPhase::Started).collect();
+    assert_eq!(started.len(), 1, "one anomaly for the shift, not an endless alarm: {records:#?}");
+    assert_eq!(records.last().map(|r| r.phase), Some(AnomalyPhase::Ended));
+    let end = records.last().expect("records").window_end;
+    assert!(end < from_millis(T0 + 1100 * STEP), "the new regime is adopted within ~100 samples, ended at {end}");
+}
+
+#[test]
+fn a_variance_burst_is_detected_by_the_variance_test() {
+    let mut v = base(2000);
+    for (i, x) in v[1200..1240].iter_mut().enumerate() {
+        *x = 100.0 + 12.0 * noise(i + 7, 3);
+    }
+    let records = run(&v);
+    let started: Vec<_> = records.iter().filter(|r| r.phase == AnomalyPhase::Started).collect();
+    assert!(!started.is_empty(), "variance burst missed");
+    let all: Vec<String> = records.iter().flat_map(|r| r.detectors.clone()).collect();
+    assert!(all.iter().any(|d| d == "variance_up" || d == "spike"), "{all:?}");
+}
+
+#[test]
+fn a_daily_pattern_is_expected_and_a_break_in_it_is_not() {
+    // Period 96 (15 s steps stand in for 15 min): a large seasonal swing.
+    let period = 96.0;
+    let mut v: Vec<f64> = (0..4000).map(|i| 100.0 + 40.0 * (i as f64 * std::f64::consts::TAU / period).sin() + noise(i, 5)).collect();
+    let learned = from_millis(T0 + 1024 * STEP);
+    let starts_after_learning = |cfg: AnomalyConfig, v: &[f64]| {
+        let mut op = AnomalyOperator::new(cfg);
+        let mut out = Collector::default();
+        for (i, &x) in v.iter().enumerate() {
+            op.on_event(sample("a", i, x), &mut out);
+        }
+        out.decoded::<Anomaly>(OUTPUT).into_iter().filter(|r| r.data.phase == AnomalyPhase::Started && r.data.window_start > learned).map(|r| r.data).collect::<Vec<_>>()
+    };
+    let with = starts_after_learning(cfg(), &v);
+    assert!(with.len() <= 1, "the season itself raises (almost) nothing once learned: {with:#?}");
+    // At a trough, the value stays at the daily mean: ordinary by level, anomalous by season.
+    let trough = (3000..3100).find(|&i| ((i as f64 * std::f64::consts::TAU / period).sin() + 1.0).abs() < 0.01).expect("a trough");
+    for x in &mut v[trough - 2..trough + 3] {
+        *x = 100.0;
+    }
+    let in_break = |r: &Anomaly| r.window_start >= from_millis(T0 + (trough as i64 - 2) * STEP) && r.window_start <= from_millis(T0 + (trough as i64 + 3) * STEP);
+    let broken = starts_after_learning(cfg(), &v);
+    assert!(broken.iter().any(in_break), "a break of the season is an anomaly: {broken:#?}");
+    // The rolling baseline alone follows the swing and misses the break.
+    let plain = starts_after_learning(AnomalyConfig { seasonal: SeasonalConfig { enabled: false, ..cfg().seasonal }, ..cfg() }, &v);
+    assert!(!plain.iter().any(in_break), "{plain:#?}");
+}
+
+#[test]
+fn samples_that_are_old_or_not_numbers_are_counted_not_learned() {
+    let mut op = AnomalyOperator::new(cfg());
+    let mut out = Collector::default();
+    op.on_event(sample("a", 10, 1.0), &mut out);
+    op.on_event(sample("a", 5, 1.0), &mut out);
+    op.on_event(sample("a", 10, 1.0), &mut out);
+    op.on_event(sample("a", 11, f64::NAN), &mut out);
+    op.on_event(sample("a", 12, f64::INFINITY), &mut out);
+    let c = op.counters();
+    assert_eq!((c.samples, c.out_of_order, c.non_finite), (5, 2, 2));
+    assert_eq!(op.series("c1", &series_key(&sample("a", 0, 0.0).data)).map(|s| s.detector.samples()), Some(1));
+}
+
+#[test]
+fn a_silent_series_ends_its_anomaly_at_the_watermark_and_is_forgotten() {
+    let mut op = AnomalyOperator::new(AnomalyConfig { idle_after: Duration::from_secs(600), ..cfg() });
+    let mut out = Collector::default();
+    let mut v = base(500);
+    v[499] = 200.0;
+    for (i, &x) in v.iter().enumerate() {
+        op.on_event(sample("a", i, x), &mut out);
+    }
+    assert_eq!(op.top_anomalies(5).len(), 1);
+    op.on_watermark(from_millis(T0 + 499 * STEP + 601_000), &mut out);
+    let records: Vec<Anomaly> = out.decoded::<Anomaly>(OUTPUT).into_iter().map(|e| e.data).collect();
+    assert_eq!(phases(&records), vec![AnomalyPhase::Started, AnomalyPhase::Ended]);
+    assert_eq!(op.tracked_series(), 0);
+    assert!(op.top_anomalies(5).is_empty());
+}
+
+#[test]
+fn max_series_evicts_the_least_recently_seen() {
+    let mut op = AnomalyOperator::new(AnomalyConfig { max_series: 2, ..cfg() });
+    let mut out = Collector::default();
+    op.on_event(sample("a", 1, 1.0), &mut out);
+    op.on_event(sample("b", 2, 1.0), &mut out);
+    op.on_event(sample("c", 3, 1.0), &mut out);
+    assert_eq!(op.tracked_series(), 2);
+    assert_eq!(op.counters().evicted, 1);
+    assert!(op.series("c1", &series_key(&sample("a", 0, 0.0).data)).is_none());
+}
+
+#[test]
+fn config_errors_name_every_field() {
+    let bad = AnomalyConfig {
+        level_span: 0,
+        alarm_likelihood: 1.5,
+        regime_after: 1,
+        seasonal: SeasonalConfig { max_period: 4, min_period: 8, history: 10, ..SeasonalConfig::default() },
+        ..AnomalyConfig::default()
+    };
+    let paths: Vec<String> = bad.validate("anomaly").into_iter().map(|i| i.path).collect();
+    for want in ["anomaly.level_span", "anomaly.alarm_likelihood", "anomaly.regime_after", "anomaly.seasonal.max_period", "anomaly.seasonal.history"] {
+        assert!(paths.iter().any(|p| p == want), "{want} missing from {paths:?}");
+    }
+    assert!(AnomalyConfig::default().validate("anomaly").is_empty());
+}
+
+/// Two series with anomalies, interleaved, for the invariants below.
+fn workload(len: usize, spike_at: usize, shift_at: usize) -> Vec<Envelope<MetricSample>> {
+    let mut events = Vec::new();
+    for i in 0..len {
+        let a = 50.0 + noise(i, 2) + if i == spike_at { 40.0 } else { 0.0 };
+        let b = 10.0 + 0.5 * noise(i, 9) + if i >= shift_at { 8.0 } else { 0.0 };
+        events.push(sample("a", i, a));
+        events.push(sample("b", i, b));
+    }
+    events
+}
+
+fn encoded(out: &mut Collector) -> Vec<(String, Vec<u8>)> {
+    out.drain().map(|e| (e.id, e.payload)).collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 12, ..ProptestConfig::default() })]
+
+    /// Watermarks anywhere (behind the data) do not change the records.
+    #[test]
+    fn watermarks_do_not_change_the_output(spike in 300usize..500, shift in 300usize..550, every in 1usize..200) {
+        let events = workload(600, spike, shift);
+        let mut plain = AnomalyOperator::new(cfg());
+        let mut marked = AnomalyOperator::new(cfg());
+        let (mut o1, mut o2) = (Collector::default(), Collector::default());
+        for (n, e) in events.iter().enumerate() {
+            plain.on_event(e.clone(), &mut o1);
+            marked.on_event(e.clone(), &mut o2);
+            if n % every == 0 {
+                marked.on_watermark(from_millis(to_millis(&e.time) - 60_000), &mut o2);
+            }
+        }
+        prop_assert_eq!(encoded(&mut o1), encoded(&mut o2));
+    }
+
+    /// Snapshot at any point, restore into a fresh operator, continue: same records.
+    #[test]
+    fn snapshot_then_restore_gives_the_same_output(spike in 300usize..500, shift in 300usize..550, cut in prop_oneof![0usize..8, 0usize..1200]) {
+        let events = workload(600, spike, shift);
+        let mut whole = AnomalyOperator::new(cfg());
+        let mut o1 = Collector::default();
+        for e in &events {
+            whole.on_event(e.clone(), &mut o1);
+        }
+        let mut first = AnomalyOperator::new(cfg());
+        let mut o2 = Collector::default();
+        for e in &events[..cut] {
+            first.on_event(e.clone(), &mut o2);
+        }
+        let snap = first.snapshot();
+        let bytes = serde_json::to_vec(&snap).expect("encode");
+        let mut second = AnomalyOperator::new(cfg());
+        second.restore(serde_json::from_slice(&bytes).expect("decode")).expect("restore");
+        for e in &events[cut..] {
+            second.on_event(e.clone(), &mut o2);
+        }
+        prop_assert_eq!(encoded(&mut o1), encoded(&mut o2));
+    }
+}

@@ -1,0 +1,446 @@
+//! Canonical form of a word: variable shapes replaced by `<*>`, written the way Loghub-2.0
+//! writes its corrected ground-truth templates.
+//!
+//! Loghub-2.0 corrects every oracle template with fixed rules (Khan et al., ICSE 2022):
+//! path-like strings (PS), `true`/`false`/`null`/`root`/`admin` (BL, US) and digit-only
+//! pieces (DG) become `<*>`, a piece holding a `<*>` becomes `<*>` (WV), and `<*>.<*>` and
+//! `<*><*>` collapse (DV, CV). Pieces are what lies between the delimiters below. The same
+//! rules, applied to our own output, put `<*>` exactly where the ground truth puts it;
+//! [`loghub_correct`] applies them to a whole template (tests check it reproduces the
+//! corrected files from the raw ones).
+//!
+//! Before those rules, the configured masks replace further variable shapes (hex, UUIDs,
+//! identifiers with digits, host names, quantities).
+
+use super::config::MaskConfig;
+
+pub const WILDCARD: &str = "<*>";
+
+const fn class(chars: &[u8]) -> [bool; 256] {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < chars.len() {
+        t[chars[i] as usize] = true;
+        i += 1;
+    }
+    t
+}
+
+/// Whitespace that separates words.
+pub(crate) const SPACE: [bool; 256] = class(b" \t\n\r\x0b\x0c");
+/// Delimiters of the path rule (PS).
+pub(crate) const PATH_DELIM: [bool; 256] = class(b" \t\n\r\x0b\x0c,!;:=|\"'[](){}");
+/// Delimiters of the piece rules (BL, US, DG, WV) and of our masks.
+pub(crate) const TOKEN_DELIM: [bool; 256] = class(b" \t\n\r\x0b\x0c,!;:=|\"'[](){}.-+@#$%&");
+/// Delimiters of host-name segments.
+const SEGMENT_DELIM: [bool; 256] = class(b" \t\n\r\x0b\x0c,!;:=|\"'[](){}/");
+
+/// Position of the first `<*>` in `b` at or after `from`.
+#[inline]
+pub(crate) fn find_wild(b: &[u8], from: usize) -> Option<usize> {
+    let mut i = from;
+    while i + 3 <= b.len() {
+        if b[i] == b'<' && b[i + 1] == b'*' && b[i + 2] == b'>' {
+            return Some(i);
+        }
+        i += 1;
+    }
+    None
+}
+
+#[inline]
+pub(crate) fn has_wild(s: &str) -> bool {
+    find_wild(s.as_bytes(), 0).is_some()
+}
+
+const DEFAULT_STRINGS: [&str; 5] = ["true", "false", "null", "root", "admin"];
+
+/// Split `s` at single-byte delimiters, keeping them: `f(piece, is_delimiter)`.
+pub(crate) fn for_pieces<'a>(s: &'a str, delim: &[bool; 256], mut f: impl FnMut(&'a str, bool)) {
+    let b = s.as_bytes();
+    let mut start = 0;
+    for (i, &c) in b.iter().enumerate() {
+        if delim[c as usize] {
+            if start < i {
+                f(&s[start..i], false);
+            }
+            f(&s[i..i + 1], true);
+            start = i + 1;
+        }
+    }
+    if start < b.len() {
+        f(&s[start..], false);
+    }
+}
+
+fn is_default_string(p: &str) -> bool {
+    (p.len() == 4 || p.len() == 5) && DEFAULT_STRINGS.iter().any(|d| p.eq_ignore_ascii_case(d))
+}
+
+/// Whether the canonical form of `w` may differ from `w` (false: it certainly equals `w`).
+pub(crate) fn needs_work(w: &str) -> bool {
+    let b = w.as_bytes();
+    let mut delim = false;
+    let mut dash = false;
+    for &c in b {
+        if c.is_ascii_digit() || c == b'<' || c == b'/' {
+            return true;
+        }
+        dash |= c == b'-';
+        delim |= TOKEN_DELIM[c as usize];
+    }
+    if dash && b.len() >= 36 {
+        return true;
+    }
+    if !delim {
+        return is_default_string(w);
+    }
+    let mut found = false;
+    for_pieces(w, &TOKEN_DELIM, |p, d| found |= !d && is_default_string(p));
+    found
+}
+
+/// Scratch buffers of the canonicaliser (kept by the tokenizer, so no allocation per word).
+#[derive(Debug, Default)]
+pub(crate) struct Scratch {
+    a: String,
+    b: String,
+}
+
+/// Append the canonical form of `w` to `out`.
+pub(crate) fn canonical_word(w: &str, masks: &MaskConfig, s: &mut Scratch, out: &mut String) {
+    if !needs_work(w) {
+        out.push_str(w);
+        return;
+    }
+    if numeric_word(w, out) {
+        return;
+    }
+    let Scratch { a, b } = s;
+    a.clear();
+    a.push_str(w);
+    let has_digit = w.bytes().any(|c| c.is_ascii_digit());
+    if masks.uuid && w.len() >= 36 && w.contains('-') {
+        b.clear();
+        mask_uuids(a, b);
+        std::mem::swap(a, b);
+    }
+    if masks.hostnames && has_digit && w.bytes().filter(|c| matches!(c, b'-' | b'.' | b'_')).count() >= 2 {
+        b.clear();
+        mask_hostnames(a, b);
+        std::mem::swap(a, b);
+    }
+    if has_digit {
+        b.clear();
+        for_pieces(a, &TOKEN_DELIM, |p, d| b.push_str(if !d && mask_piece(p, masks) { WILDCARD } else { p }));
+        std::mem::swap(a, b);
+    }
+    correct_into(a, b);
+    out.push_str(b);
+}
+
+/// Words made of digit runs and delimiters only (`42`, `10.0.0.1:80`, `07:07:00`, `(12)`):
+/// each run is `<*>`, then DV and CV as in [`correct_into`]. Returns false (writing nothing)
+/// for any other word.
+fn numeric_word(w: &str, out: &mut String) -> bool {
+    let b = w.as_bytes();
+    if !b.iter().all(|&c| c.is_ascii_digit() || (TOKEN_DELIM[c as usize] && c != b'<')) {
+        return false;
+    }
+    let start = out.len();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i].is_ascii_digit() {
+            while i < b.len() && b[i].is_ascii_digit() {
+                i += 1;
+            }
+            // DV: `<*>.<*>` is one `<*>` (runs joined by single dots).
+            if out.len() >= start + 4 && out.ends_with("<*>.") {
+                out.pop();
+            } else {
+                out.push_str(WILDCARD);
+            }
+        } else {
+            out.push(b[i] as char);
+            i += 1;
+        }
+    }
+    true
+}
+
+/// Loghub-2.0's template correction of a whole template (all its rules, in its order).
+pub fn loghub_correct(template: &str) -> String {
+    let mut words = String::with_capacity(template.len());
+    for w in template.split(|c: char| c.is_ascii() && SPACE[c as usize]).filter(|w| !w.is_empty()) {
+        if !words.is_empty() {
+            words.push(' ');
+        }
+        words.push_str(w);
+    }
+    let mut out = String::with_capacity(words.len());
+    correct_into(&mut words, &mut out);
+    out
+}
+
+/// PS, BL/US, DG, WV on the pieces of `a`, then DV and CV; result in `out` (`a` is reused).
+fn correct_into(a: &mut String, out: &mut String) {
+    if a.contains('/') {
+        out.clear();
+        for_pieces(a, &PATH_DELIM, |p, d| out.push_str(if !d && is_path(p) { WILDCARD } else { p }));
+        std::mem::swap(a, out);
+    }
+    out.clear();
+    for_pieces(a, &TOKEN_DELIM, |p, d| {
+        let var = !d && (is_default_string(p) || is_digits(p) || (has_wild(p) && !p.contains('/')));
+        out.push_str(if var { WILDCARD } else { p });
+    });
+    if has_wild(out) {
+        collapse(out, b".");
+        collapse(out, b"");
+    }
+}
+
+/// Rewrite `<*>` SEP `<*>` as `<*>` until none is left (DV with SEP `.`, CV with none).
+fn collapse(s: &mut String, sep: &[u8]) {
+    let pat_len = 6 + sep.len();
+    let is_pat = |b: &[u8], i: usize| b.len() >= i + pat_len && &b[i..i + 3] == b"<*>" && &b[i + 3..i + 3 + sep.len()] == sep && &b[i + 3 + sep.len()..i + pat_len] == b"<*>";
+    loop {
+        let b = s.as_bytes();
+        let Some(first) = (0..b.len()).find(|&i| is_pat(b, i)) else { return };
+        // One left-to-right pass of non-overlapping replacements (as `str::replace` does).
+        let mut out = Vec::with_capacity(b.len());
+        out.extend_from_slice(&b[..first]);
+        let mut i = first;
+        while i < b.len() {
+            if is_pat(b, i) {
+                out.extend_from_slice(b"<*>");
+                i += pat_len;
+            } else {
+                out.push(b[i]);
+                i += 1;
+            }
+        }
+        // Only ASCII patterns were replaced by ASCII: still UTF-8.
+        *s = String::from_utf8(out).unwrap_or_default();
+    }
+}
+
+fn is_digits(p: &str) -> bool {
+    !p.is_empty() && p.bytes().all(|c| c.is_ascii_digit())
+}
+
+/// `^(/[^/]+)+$`
+fn is_path(p: &str) -> bool {
+    let b = p.as_bytes();
+    b.len() >= 2 && b[0] == b'/' && b[b.len() - 1] != b'/' && !b.windows(2).any(|w| w == b"//")
+}
+
+fn is_hex(c: u8) -> bool {
+    c.is_ascii_hexdigit()
+}
+
+const UNITS: [&str; 16] = ["ms", "us", "ns", "s", "sec", "secs", "min", "h", "kb", "mb", "gb", "tb", "b", "k", "m", "g"];
+
+/// One piece (no delimiters inside) that is a variable by shape.
+fn mask_piece(p: &str, m: &MaskConfig) -> bool {
+    let b = p.as_bytes();
+    let digits = b.iter().filter(|c| c.is_ascii_digit()).count();
+    if digits == 0 {
+        return false;
+    }
+    if m.hex {
+        if b.len() > 2 && b[0] == b'0' && (b[1] == b'x' || b[1] == b'X') && b[2..].iter().all(|&c| is_hex(c)) {
+            return true;
+        }
+        if b.len() >= 8 && b.iter().all(|&c| is_hex(c)) {
+            return true;
+        }
+    }
+    if m.quantities {
+        let lead = b.iter().take_while(|c| c.is_ascii_digit()).count();
+        if lead > 0 && lead < b.len() {
+            let unit = &p[lead..];
+            if UNITS.iter().any(|u| unit.eq_ignore_ascii_case(u)) {
+                return true;
+            }
+        }
+        // `<1`, `>=10`, `~5`
+        if matches!(b.first(), Some(b'<' | b'>' | b'~')) {
+            let i = if b.get(1) == Some(&b'=') { 2 } else { 1 };
+            if i < b.len() && b[i..].iter().all(|c| c.is_ascii_digit()) {
+                return true;
+            }
+        }
+    }
+    m.identifiers && digits >= 3 && b.iter().any(|c| c.is_ascii_alphabetic())
+}
+
+/// `8-4-4-4-12` hex groups anywhere in the word.
+fn mask_uuids(w: &str, out: &mut String) {
+    const SHAPE: [u8; 5] = [8, 4, 4, 4, 12];
+    let b = w.as_bytes();
+    let at = |i: usize| -> bool {
+        if i + 36 > b.len() {
+            return false;
+        }
+        let mut j = i;
+        for (k, &n) in SHAPE.iter().enumerate() {
+            if !b[j..j + n as usize].iter().all(|&c| is_hex(c)) {
+                return false;
+            }
+            j += n as usize;
+            if k < 4 {
+                if b[j] != b'-' {
+                    return false;
+                }
+                j += 1;
+            }
+        }
+        true
+    };
+    let mut i = 0;
+    let mut copied = 0;
+    while i + 36 <= b.len() {
+        if at(i) {
+            out.push_str(&w[copied..i]);
+            out.push_str(WILDCARD);
+            i += 36;
+            copied = i;
+        } else {
+            i += 1;
+        }
+    }
+    out.push_str(&w[copied..]);
+}
+
+/// Segments (between path delimiters and `/`) made of 3 or more `-._` parts, one of them
+/// numeric and one with a letter.
+fn mask_hostnames(w: &str, out: &mut String) {
+    for_segments(w, |seg, is_delim| {
+        if !is_delim && is_compound_name(seg) {
+            out.push_str(WILDCARD);
+        } else {
+            out.push_str(seg);
+        }
+    });
+}
+
+fn for_segments<'a>(s: &'a str, f: impl FnMut(&'a str, bool)) {
+    for_pieces(s, &SEGMENT_DELIM, f);
+}
+
+fn is_compound_name(seg: &str) -> bool {
+    let mut parts = 0;
+    let mut numeric = false;
+    let mut alpha = false;
+    for part in seg.split(['-', '.', '_']).filter(|p| !p.is_empty()) {
+        parts += 1;
+        numeric |= part.bytes().all(|c| c.is_ascii_digit());
+        alpha |= part.bytes().any(|c| c.is_ascii_alphabetic());
+    }
+    parts >= 3 && numeric && alpha
+}
+
+/// A canonical word that holds only variables and punctuation (`<*>`, `(<*>)`, `<*>:<*>`).
+pub(crate) fn is_var_only(w: &str) -> bool {
+    word_shape(w).var_only
+}
+
+/// What the tree and the skeleton need to know about a canonical word, in one pass.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Shape {
+    pub wild: bool,
+    pub var_only: bool,
+    pub digit: bool,
+    pub inner_dots: usize,
+}
+
+pub(crate) fn word_shape(w: &str) -> Shape {
+    let b = w.as_bytes();
+    let (mut wild, mut alnum, mut digit, mut dots) = (false, false, false, 0usize);
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
+        if c == b'<' && i + 3 <= b.len() && b[i + 1] == b'*' && b[i + 2] == b'>' {
+            wild = true;
+            i += 3;
+            continue;
+        }
+        alnum |= c.is_ascii_alphanumeric();
+        digit |= c.is_ascii_digit();
+        dots += usize::from(c == b'.');
+        i += 1;
+    }
+    Shape { wild, var_only: wild && !alnum, digit, inner_dots: if b.last() == Some(&b'.') { 0 } else { dots } }
+}
+
+/// The part of a word without surrounding brackets and punctuation.
+pub(crate) fn core(w: &str) -> (usize, usize) {
+    const P: &[u8] = b"()[]{},;:.";
+    let b = w.as_bytes();
+    let mut s = 0;
+    let mut e = b.len();
+    while s < e && P.contains(&b[s]) {
+        s += 1;
+    }
+    while e > s && P.contains(&b[e - 1]) {
+        e -= 1;
+    }
+    (s, e)
+}
+
+const MONTHS: [&str; 13] = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec"];
+const DAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+
+pub(crate) fn is_month(w: &str) -> bool {
+    w.len() <= 4 && MONTHS.iter().any(|m| w.eq_ignore_ascii_case(m))
+}
+
+pub(crate) fn is_month_or_day(w: &str) -> bool {
+    w.len() <= 4 && (is_month(w) || DAYS.iter().any(|m| w.eq_ignore_ascii_case(m)))
+}
+
+/// Quantity units: a unit word right after a variable is part of the variable when
+/// templates are compared by their constant parts.
+pub(crate) fn is_unit(w: &str) -> bool {
+    const U: &[&str] = &[
+        "b", "bytes", "byte", "kb", "kib", "mb", "mib", "gb", "gib", "tb", "k", "m", "g", "ns", "us", "ms", "s", "sec", "secs", "second", "seconds", "min",
+        "mins", "minute", "minutes", "h", "hr", "hrs", "hour", "hours", "d", "day", "days",
+    ];
+    !w.is_empty() && w.len() <= 7 && U.iter().any(|u| w.eq_ignore_ascii_case(u))
+}
+
+/// Generalise two different canonical words into one: the pieces they share at the start
+/// and at the end are kept, what differs becomes `<*>` (`rhost=10.0.0.1` and
+/// `rhost=host.example` give `rhost=<*>`).
+pub(crate) fn generalize(a: &str, b: &str) -> String {
+    if a == WILDCARD || b == WILDCARD {
+        return WILDCARD.to_string();
+    }
+    let mut pa: Vec<&str> = Vec::new();
+    let mut pb: Vec<&str> = Vec::new();
+    for_pieces(a, &TOKEN_DELIM, |p, _| pa.push(p));
+    for_pieces(b, &TOKEN_DELIM, |p, _| pb.push(p));
+    let mut i = 0;
+    while i < pa.len() && i < pb.len() && pa[i] == pb[i] {
+        i += 1;
+    }
+    let mut j = 0;
+    while j < pa.len() - i && j < pb.len() - i && pa[pa.len() - 1 - j] == pb[pb.len() - 1 - j] {
+        j += 1;
+    }
+    if i == 0 && j == 0 {
+        return WILDCARD.to_string();
+    }
+    let mut raw = String::with_capacity(a.len() + 3);
+    for p in &pa[..i] {
+        raw.push_str(p);
+    }
+    raw.push_str(WILDCARD);
+    for p in &pa[pa.len() - j..] {
+        raw.push_str(p);
+    }
+    let mut out = String::with_capacity(raw.len());
+    correct_into(&mut raw, &mut out);
+    out
+}
