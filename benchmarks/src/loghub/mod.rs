@@ -53,6 +53,12 @@ pub struct Args {
     /// configuration and print lines per second as one JSON line.
     #[arg(long, value_name = "FILE")]
     pub lines: Option<PathBuf>,
+    /// Do not score: write the messages of every system (in name order) to FILE, one per
+    /// line, repeated until there are at least `--min-lines` (the speed comparison's input).
+    #[arg(long, value_name = "FILE")]
+    pub write_lines: Option<PathBuf>,
+    #[arg(long, default_value_t = 1_000_000)]
+    pub min_lines: usize,
 }
 
 /// The data set directory next to the workspace (works from any current directory).
@@ -287,6 +293,26 @@ fn mine_file(path: &Path) -> Result<(), String> {
     Ok(())
 }
 
+fn write_lines(data: &Path, path: &Path, min_lines: usize) -> Result<(), String> {
+    use std::io::Write;
+    let all: Vec<String> = all_contents(data)?.into_iter().flat_map(|(_, c)| c).map(|l| l.replace(['\n', '\r'], " ")).collect();
+    if all.is_empty() {
+        return Err(format!("no messages under {}", data.display()));
+    }
+    let io = |e: std::io::Error| format!("{}: {e}", path.display());
+    let mut w = std::io::BufWriter::new(std::fs::File::create(path).map_err(io)?);
+    let mut n = 0;
+    while n < min_lines.max(all.len()) {
+        for l in &all {
+            writeln!(w, "{l}").map_err(io)?;
+        }
+        n += all.len();
+    }
+    w.flush().map_err(io)?;
+    eprintln!("wrote {n} lines ({} distinct messages) to {}", all.len(), path.display());
+    Ok(())
+}
+
 /// Messages of every system of a directory, in name order (the benches' input).
 pub fn all_contents(data: &Path) -> Result<Vec<(String, Vec<String>)>, String> {
     let formats = HashMap::new();
@@ -298,6 +324,9 @@ pub fn run(args: Args) -> Result<(), String> {
         return mine_file(path);
     }
     let data = args.data.clone().unwrap_or_else(default_data_dir);
+    if let Some(path) = &args.write_lines {
+        return write_lines(&data, path, args.min_lines);
+    }
     let mut formats = HashMap::new();
     for f in &args.log_formats {
         let (s, fmt) = f.split_once('=').ok_or_else(|| format!("--log-format {f:?}: expected SYSTEM=FORMAT"))?;

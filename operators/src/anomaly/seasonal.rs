@@ -69,6 +69,11 @@ impl Seasonal {
         (!self.profile.is_empty()).then_some(self.profile.len())
     }
 
+    /// Bytes this series' seasonal state holds on the heap.
+    pub fn heap_bytes(&self) -> usize {
+        (self.history.capacity() + self.profile.capacity()) * std::mem::size_of::<f32>()
+    }
+
     pub fn strength(&self) -> f64 {
         f64::from(self.strength)
     }

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Side-by-side speed of KubeSage's log template miner and Drain3 over the same lines: all 14
+# Loghub-2.0 2k samples' messages, concatenated and repeated to at least a million lines,
+# both mined in this one run on this machine. Prints each rate and the ratio.
+#
+#   bash benchmarks/drain3/run.sh [MIN_LINES]
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/kubesage/target}"
+min_lines="${1:-1000000}"
+venv="$HOME/.cache/kubesage/drain3-venv"
+if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import drain3' 2>/dev/null; then
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet drain3
+fi
+cargo build --release -q -p kubesage-benchmarks --bin quality
+quality="$CARGO_TARGET_DIR/release/quality"
+lines="$(mktemp -t kubesage-lines.XXXXXX)"
+trap 'rm -f "$lines"' EXIT
+"$quality" loghub --write-lines "$lines" --min-lines "$min_lines"
+ours="$("$quality" loghub --lines "$lines" 2>/dev/null | tail -1)"
+drain3="$("$venv/bin/python" benchmarks/drain3/drain3_speed.py "$lines" | tail -1)"
+echo "kubesage: $ours"
+echo "drain3:   $drain3"
+python3 - "$ours" "$drain3" <<'PY'
+import json, sys
+a, b = json.loads(sys.argv[1]), json.loads(sys.argv[2])
+ratio = a["lines_per_sec"] / b["lines_per_sec"]
+print(json.dumps({"benchmark": "miner-vs-drain3", "lines": a["lines"], "kubesage_lines_per_sec": a["lines_per_sec"], "drain3_lines_per_sec": b["lines_per_sec"], "ratio": round(ratio, 1)}))
+PY
