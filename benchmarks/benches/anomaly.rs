@@ -73,6 +73,8 @@ fn operator_many_series(c: &mut Criterion) {
     for n_series in [1_000usize, 10_000] {
         let per_series = 200_000 / n_series;
         let values: Vec<Vec<f64>> = (0..n_series).map(|s| series(per_series, s as u64 + 1)).collect();
+        // One column per scrape: every series' value at that time.
+        let columns: Vec<Vec<f64>> = (0..per_series).map(|i| values.iter().map(|v| v[i]).collect()).collect();
         let samples: Vec<(String, MetricSample)> = (0..n_series)
             .map(|s| {
                 let labels: BTreeMap<String, String> = [("pod".to_string(), format!("web-{s}")), ("namespace".to_string(), "shop".to_string())].into_iter().collect();
@@ -85,11 +87,11 @@ fn operator_many_series(c: &mut Criterion) {
             b.iter(|| {
                 let mut op = AnomalyOperator::new(no_season());
                 let mut out = Collector::default();
-                for i in 0..per_series {
+                for (i, column) in columns.iter().enumerate() {
                     let t = T0 + i as i64 * 15_000;
-                    for (s, (key, sample)) in samples.iter().enumerate() {
+                    for ((key, sample), &value) in samples.iter().zip(column) {
                         let mut sample = sample.clone();
-                        sample.value = values[s][i];
+                        sample.value = value;
                         op.observe("c1", key, &sample, t, &mut out);
                     }
                     out.drain().for_each(drop);

@@ -10,6 +10,7 @@ pub mod correlation;
 pub mod log_anomaly;
 pub mod logs;
 pub mod operator;
+pub mod peer;
 pub mod planner;
 pub mod time;
 

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use kubesage_operators::anomaly::AnomalyOperator;
 use kubesage_operators::correlation::Correlator;
 use kubesage_operators::log_anomaly::LogAnomaly;
+use kubesage_operators::peer::PeerOutliers;
 use kubesage_operators::planner::Planner;
 use kubesage_schemas::topics;
 
@@ -95,11 +96,13 @@ pub async fn start(config: Config, roles: &[Role]) -> Result<Running> {
         let cc = config.correlation.clone();
         let pc = config.planner.clone();
         let ac = config.anomaly.clone();
+        let peers = config.anomaly.peer.clone();
         let lc = config.log_anomaly.clone();
         let mut jobs = vec![
             JobSpec { name: "correlate", input_topic: topics::ALERTS.into(), factory: Arc::new(move || hosted(Correlator::new(cc.clone()))) },
             JobSpec { name: "plan", input_topic: topics::INCIDENTS.into(), factory: Arc::new(move || hosted(Planner::new(pc.clone()))) },
             JobSpec { name: "detect-metrics", input_topic: topics::METRICS.into(), factory: Arc::new(move || hosted(AnomalyOperator::new(ac.clone()))) },
+            JobSpec { name: "detect-peers", input_topic: topics::PEER_WINDOWS.into(), factory: Arc::new(move || hosted(PeerOutliers::new(peers.clone()))) },
             JobSpec { name: "detect-logs", input_topic: topics::LOGS.into(), factory: Arc::new(move || hosted(LogAnomaly::new(lc.clone()))) },
         ];
         if config.raw_logs.enabled {

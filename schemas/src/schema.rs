@@ -32,6 +32,7 @@ pub fn all() -> Vec<(&'static str, Schema)> {
         ("log_record", schema_for!(Envelope<signals::LogRecord>)),
         ("log_pattern", schema_for!(Envelope<signals::LogPattern>)),
         ("anomaly", schema_for!(Envelope<signals::Anomaly>)),
+        ("peer_window", schema_for!(Envelope<signals::PeerWindow>)),
         ("topology_update", schema_for!(Envelope<topology::TopologyUpdate>)),
         ("incident", schema_for!(Envelope<incident::Incident>)),
         ("rca_report", schema_for!(Envelope<incident::RcaReport>)),

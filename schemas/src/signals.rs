@@ -93,6 +93,30 @@ impl Payload for Anomaly {
     const KIND: &'static str = "io.kubesage.anomaly.v1";
 }
 
+/// One member's mean over one event-time window, on the internal `kubesage.peer.windows`,
+/// keyed by peer group: the re-keying that brings the pods of one workload (or the nodes of
+/// one pool) together, whatever partitions their series are on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct PeerWindow {
+    /// Group identity: the metric name and the labels the members share, as a series key.
+    pub group: String,
+    pub name: String,
+    /// Labels the members share (member labels removed, `workload` added for pods).
+    pub labels: BTreeMap<String, String>,
+    /// The member within the group (its pod, instance or node).
+    pub member: String,
+    /// Series key of the member.
+    pub series: String,
+    pub window_start: DateTime<Utc>,
+    pub window_end: DateTime<Utc>,
+    pub mean: f64,
+    pub samples: u32,
+}
+
+impl Payload for PeerWindow {
+    const KIND: &'static str = "io.kubesage.peer.window.v1";
+}
+
 /// `name{a="1",b="2"}` with labels sorted: the series identity and Kafka key.
 pub fn series_key(name: &str, labels: &BTreeMap<String, String>) -> String {
     let mut key = String::with_capacity(name.len() + 16 * labels.len());

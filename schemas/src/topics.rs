@@ -7,6 +7,8 @@ pub enum KeyKind {
     Series,
     /// Object identity (`kind/namespace/name`) or stream labels.
     Object,
+    /// Peer group (metric name + shared labels): members of one workload or pool meet.
+    Group,
     /// Cluster name: stage-2, everything about a cluster meets in one partition.
     Cluster,
     /// Checkpoint owner (`group/topic/partition`) in a compacted topic.
@@ -40,6 +42,8 @@ pub const APPROVALS: &str = "kubesage.remediation.approvals";
 pub const RESULTS: &str = "kubesage.remediation.results";
 pub const AUDIT: &str = "kubesage.audit";
 pub const DEADLETTER: &str = "kubesage.deadletter";
+/// Internal: per-member window means re-keyed by peer group (metric anomaly -> peer outliers).
+pub const PEER_WINDOWS: &str = "kubesage.peer.windows";
 /// Internal: operator snapshots with the input offsets they reflect, and executor claims.
 pub const CHECKPOINTS: &str = "kubesage.checkpoints";
 
@@ -64,6 +68,7 @@ pub const CATALOGUE: &[TopicSpec] = &[
     t(RESULTS, KeyKind::Cluster, "remediation_result", false, 6),
     t(AUDIT, KeyKind::Cluster, "audit_record", false, 6),
     t(DEADLETTER, KeyKind::Object, "dead_letter", false, 3),
+    t(PEER_WINDOWS, KeyKind::Group, "peer_window", false, 6),
     t(CHECKPOINTS, KeyKind::Owner, "checkpoint", true, 3),
 ];
 

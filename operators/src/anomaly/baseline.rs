@@ -151,10 +151,9 @@ impl Baseline {
         (0..k).map(|i| f64::from(self.recent[(self.head as usize + RECENT - k + i) % RECENT])).collect()
     }
 
-    /// Restart the level from values of a new regime, and the scale too when the regime
-    /// changed its variance (else only when the new regime is noisier); the short
-    /// statistics restart neutral.
-    pub fn restart_from(&mut self, values: &[f64], variance_regime: bool) {
+    /// Restart the level from values of a new regime, and the scale when the new regime is
+    /// noisier; the short statistics restart neutral.
+    pub fn restart_from(&mut self, values: &[f64]) {
         if values.is_empty() {
             return;
         }
@@ -166,7 +165,6 @@ impl Baseline {
         self.level = med;
         // Only a noisier regime resets the scale: a quiet stretch must not make every
         // later wiggle an anomaly.
-        let _ = variance_regime;
         self.abs_dev = self.abs_dev.max(mad);
         self.shift = 0.0;
         self.energy = 1.0;

@@ -34,6 +34,8 @@ pub struct AnomalyConfig {
     pub regime_after: u32,
     /// Seasonal baselines.
     pub seasonal: SeasonalConfig,
+    /// Peer groups: window means of group members, published for the peer operator.
+    pub peer: crate::peer::PeerConfig,
     /// Series tracked at most; beyond it the least recently seen series is forgotten.
     pub max_series: usize,
     /// A series without samples for this long (event time) is forgotten, and its open
@@ -78,6 +80,7 @@ impl Default for AnomalyConfig {
             update_every: 60,
             regime_after: 16,
             seasonal: SeasonalConfig::default(),
+            peer: crate::peer::PeerConfig::default(),
             max_series: 200_000,
             idle_after: Duration::from_secs(3600),
         }
@@ -118,6 +121,7 @@ impl AnomalyConfig {
         if self.idle_after.is_zero() {
             issues.push(ConfigIssue::new(p("idle_after"), "must be greater than 0"));
         }
+        issues.extend(self.peer.validate(&p("peer")));
         let s = &self.seasonal;
         if s.enabled {
             if s.min_period < 2 {

@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::baseline::{Baseline, Weights, RECENT};
-use super::calibrate::{self, Tail, Tests, SHIFT, SPIKE, VARIANCE_DOWN, VARIANCE_UP};
+use super::calibrate::{self, Tail, Tests};
 use super::config::AnomalyConfig;
 use super::regime;
 use super::seasonal::{Seasonal, SeasonalParams};
@@ -89,9 +89,8 @@ pub struct Episode {
 pub struct SeriesDetector {
     pub baseline: Baseline,
     pub tail: Tail,
-    /// Consecutive samples with some detector beyond p < 1%, and the union of them.
+    /// Consecutive samples with some detector beyond p < 1%.
     pub persist: u32,
-    pub persist_mask: u8,
     pub last_time: Millis,
     /// Peak score of the ongoing deviation (0: none) and the unremarkable samples since
     /// its last exceedance.
@@ -109,7 +108,6 @@ impl SeriesDetector {
             baseline: Baseline::default(),
             tail: Tail::new(&stack.tests),
             persist: 0,
-            persist_mask: 0,
             last_time: 0,
             run_peak: 0.0,
             run_quiet: 0,
@@ -176,23 +174,17 @@ impl SeriesDetector {
     fn track_regime(&mut self, mask: u8, stack: &Stack) {
         if mask == 0 {
             self.persist = 0;
-            self.persist_mask = 0;
             return;
         }
         self.persist += 1;
-        self.persist_mask |= mask;
         if self.persist < stack.regime_after {
             return;
         }
         let values = self.baseline.recent_values(RECENT);
-        let scale = self.baseline.scale();
-        let start = regime::locate(&values, self.baseline.level, scale, self.persist as usize)
-            .unwrap_or(values.len().saturating_sub(self.persist as usize));
+        let start = regime::locate(&values).unwrap_or(values.len().saturating_sub(self.persist as usize));
         let tail = &values[start.min(values.len().saturating_sub(4))..];
-        let variance_regime = self.persist_mask & (VARIANCE_UP | VARIANCE_DOWN) != 0 && self.persist_mask & (SPIKE | SHIFT) == 0;
-        self.baseline.restart_from(tail, variance_regime);
+        self.baseline.restart_from(tail);
         self.persist = 0;
-        self.persist_mask = 0;
     }
 
     fn step_episode(&mut self, t: Millis, x: f64, v: &mut Verdict, stack: &Stack) {

@@ -41,6 +41,7 @@ use serde::{Deserialize, Serialize};
 pub use config::{AnomalyConfig, SeasonalConfig};
 pub use detector::{SeriesDetector, Stack, Transition, Verdict};
 
+use crate::peer::{membership, Membership, WindowMean};
 use crate::time::{duration_millis, from_millis, to_millis, Millis};
 use crate::{Collector, Operator, OperatorError, Snapshot};
 
@@ -56,6 +57,25 @@ pub struct Series {
     /// Name and labels, kept only while an anomaly is open (its records carry them).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub identity: Option<(String, BTreeMap<String, String>)>,
+    /// Peer group membership (decided on the first sample) and the current window mean.
+    #[serde(default, skip_serializing_if = "Peer::is_unknown")]
+    pub peer: Peer,
+}
+
+/// A series' peer-group state.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub enum Peer {
+    #[default]
+    Unknown,
+    /// In no group (no member label, or peer detection is off).
+    Alone,
+    Member(Box<(Membership, Option<WindowMean>)>),
+}
+
+impl Peer {
+    fn is_unknown(&self) -> bool {
+        *self == Peer::Unknown
+    }
 }
 
 /// Counters a host may export.
@@ -74,6 +94,7 @@ pub struct AnomalyOperator {
     cfg: AnomalyConfig,
     stack: Stack,
     idle: Millis,
+    peer_window: Millis,
     /// cluster -> series key -> series.
     series: BTreeMap<String, HashMap<String, Series>>,
     tracked: usize,
@@ -96,10 +117,12 @@ impl AnomalyOperator {
     pub fn new(cfg: AnomalyConfig) -> Self {
         let stack = Stack::new(&cfg);
         let idle = duration_millis(cfg.idle_after).max(1);
+        let peer_window = duration_millis(cfg.peer.window).max(1000);
         AnomalyOperator {
             cfg,
             stack,
             idle,
+            peer_window,
             series: BTreeMap::new(),
             tracked: 0,
             watermark: None,
@@ -174,6 +197,18 @@ impl AnomalyOperator {
             }
         }
         let v = series.detector.update(time, sample.value, stack);
+        if series.peer == Peer::Unknown {
+            let m = if self.cfg.peer.enabled { membership(sample, &self.cfg.peer) } else { None };
+            series.peer = m.map_or(Peer::Alone, |m| Peer::Member(Box::new((m, None))));
+        }
+        if let Peer::Member(p) = &mut series.peer {
+            let (m, acc) = p.as_mut();
+            if let Some(done) = WindowMean::add(acc, time, sample.value, self.peer_window) {
+                let record = done.record(m, sample, key, self.peer_window);
+                let id = stable_id(&["peer-window", cluster, key, &done.start.to_string()]);
+                out.emit(topics::PEER_WINDOWS, &m.group, &Envelope::new(id, SOURCE, record.window_end, m.group.clone(), cluster.to_string(), record));
+            }
+        }
         if let Some(tr) = v.transition {
             if tr == Transition::Started {
                 series.identity = Some((sample.name.clone(), sample.labels.clone()));
@@ -212,7 +247,7 @@ impl AnomalyOperator {
                 self.counters.evicted += 1;
             }
         }
-        let fresh = Series { detector: SeriesDetector::new(&self.stack), identity: None };
+        let fresh = Series { detector: SeriesDetector::new(&self.stack), identity: None, peer: Peer::Unknown };
         self.series.entry(cluster.to_string()).or_default().insert(key.to_string(), fresh);
         self.tracked += 1;
     }
