@@ -18,6 +18,9 @@ use serde::{Deserialize, Serialize};
 
 use super::config::SeasonalConfig;
 
+/// Back-off of refits without a season: at most 2^3 = 8 times `refit_every`.
+const MAX_BACKOFF: u8 = 3;
+
 /// Cycles of the fitted seasonal component averaged into the profile.
 const PROFILE_CYCLES: usize = 4;
 
@@ -57,6 +60,10 @@ pub struct Seasonal {
     phase: u32,
     /// Seasonal strength of the last fit.
     strength: f32,
+    /// Refits in a row that found no usable season: the next one waits `refit_every`
+    /// times 2^misses (at most 8 times), as a series without a season rarely grows one.
+    #[serde(default)]
+    misses: u8,
 }
 
 impl Seasonal {
@@ -101,7 +108,8 @@ impl Seasonal {
             self.phase = ((self.phase as usize + 1) % self.profile.len()) as u32;
         }
         self.since_fit += 1;
-        if self.since_fit >= p.refit_every && self.history.len() >= 3 * p.min_period as usize {
+        let due = p.refit_every.saturating_mul(1 << self.misses.min(MAX_BACKOFF));
+        if self.since_fit >= due && self.history.len() >= 3 * p.min_period as usize {
             self.since_fit = 0;
             self.refit(p);
         }
@@ -120,11 +128,13 @@ impl Seasonal {
                 self.strength = strength as f32;
                 // The profile ends with the last value learned: the next sample is phase 0.
                 self.phase = 0;
+                self.misses = 0;
             }
             None => {
                 self.profile.clear();
                 self.phase = 0;
                 self.strength = 0.0;
+                self.misses = self.misses.saturating_add(1);
             }
         }
     }
