@@ -20,11 +20,20 @@ trap 'rm -f "$lines"' EXIT
 "$quality" loghub --write-lines "$lines" --min-lines "$min_lines"
 ours="$("$quality" loghub --lines "$lines" 2>/dev/null | tail -1)"
 drain3="$("$venv/bin/python" benchmarks/drain3/drain3_speed.py "$lines" | tail -1)"
-echo "kubesage: $ours"
-echo "drain3:   $drain3"
-python3 - "$ours" "$drain3" <<'PY'
+masked="$("$venv/bin/python" benchmarks/drain3/drain3_speed.py "$lines" --masking | tail -1)"
+echo "kubesage:               $ours"
+echo "drain3 (defaults):      $drain3"
+echo "drain3 (example masks): $masked"
+python3 - "$ours" "$drain3" "$masked" <<'PY'
 import json, sys
-a, b = json.loads(sys.argv[1]), json.loads(sys.argv[2])
-ratio = a["lines_per_sec"] / b["lines_per_sec"]
-print(json.dumps({"benchmark": "miner-vs-drain3", "lines": a["lines"], "kubesage_lines_per_sec": a["lines_per_sec"], "drain3_lines_per_sec": b["lines_per_sec"], "ratio": round(ratio, 1)}))
+a, b, c = (json.loads(x) for x in sys.argv[1:4])
+print(json.dumps({
+    "benchmark": "miner-vs-drain3",
+    "lines": a["lines"],
+    "kubesage_lines_per_sec": a["lines_per_sec"],
+    "drain3_lines_per_sec": b["lines_per_sec"],
+    "drain3_masking_lines_per_sec": c["lines_per_sec"],
+    "ratio": round(a["lines_per_sec"] / b["lines_per_sec"], 1),
+    "ratio_vs_masking": round(a["lines_per_sec"] / c["lines_per_sec"], 1),
+}))
 PY
