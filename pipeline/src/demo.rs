@@ -11,12 +11,15 @@ use kubesage_schemas::alertmanager::{zero_time, AlertStatus, LabelSet, WebhookAl
 use kubesage_schemas::ids::alert_fingerprint;
 use kubesage_schemas::incident::{Incident, IncidentStatus};
 use kubesage_schemas::remediation::{RemediationCommand, RemediationResult};
+use kubesage_schemas::signals::{Anomaly, AnomalyPhase};
 use kubesage_schemas::{topics, Envelope};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{Message, Offset, TopicPartitionList};
 
 use crate::app::{self, Role};
 use crate::collector::alertmanager::WEBHOOK_PATH;
+use crate::collector::loki;
+use crate::collector::remote_write::{self, prompb};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::kafka;
@@ -101,11 +104,66 @@ fn notifications(alerts: &[SimAlert], t0: DateTime<Utc>) -> Vec<WebhookMessage> 
         .collect()
 }
 
+/// The payments Deployment's four pods report p99 latency every 15 s for 20 minutes; from
+/// minute 16 one pod (the one on node-b, whose disk is filling up) slows down. As Prometheus
+/// would remote-write them: one request per minute of samples.
+fn latency_writes(t0: DateTime<Utc>) -> Vec<prompb::WriteRequest> {
+    let pods = ["payments-7d9f8c6b5-x2x4z", "payments-7d9f8c6b5-q8w2n", "payments-7d9f8c6b5-m4k7p", "payments-7d9f8c6b5-z9r2t"];
+    let label = |name: &str, value: &str| prompb::Label { name: name.into(), value: value.into() };
+    (0..20)
+        .map(|minute| prompb::WriteRequest {
+            timeseries: pods
+                .iter()
+                .enumerate()
+                .map(|(p, pod)| prompb::TimeSeries {
+                    labels: vec![label("__name__", "http_request_duration_p99_seconds"), label("cluster", "demo"), label("namespace", "shop"), label("pod", pod)],
+                    samples: (0..4)
+                        .map(|k| {
+                            let i = minute * 4 + k;
+                            // A little deterministic jitter around 120 ms.
+                            let jitter = 0.004 * (((i * 7 + p as i64 * 13) % 9) as f64 - 4.0) / 4.0;
+                            let slow = if p == 1 && i >= 66 { 0.45 } else { 0.0 };
+                            prompb::Sample { value: 0.12 + jitter + slow, timestamp: (t0 + chrono::Duration::seconds(15 * i)).timestamp_millis() }
+                        })
+                        .collect(),
+                })
+                .collect(),
+        })
+        .collect()
+}
+
+/// Loki push bodies (JSON): the payments pods log their requests; from minute 16 the slow
+/// pod also logs database timeouts at error level. One push per minute.
+fn log_pushes(t0: DateTime<Utc>) -> Vec<serde_json::Value> {
+    let pods = ["payments-7d9f8c6b5-x2x4z", "payments-7d9f8c6b5-q8w2n"];
+    (0..20i64)
+        .map(|minute| {
+            let streams: Vec<serde_json::Value> = pods
+                .iter()
+                .enumerate()
+                .map(|(p, pod)| {
+                    let at = |s: i64| (t0 + chrono::Duration::seconds(minute * 60 + s)).timestamp_nanos_opt().unwrap_or_default().to_string();
+                    let mut values: Vec<serde_json::Value> =
+                        (0..6).map(|k| serde_json::json!([at(k * 10), format!("POST /v1/charge order={} status=200 duration={}ms", minute * 100 + k, 90 + k * 7 + p as i64), {"level": "info"}])).collect();
+                    if p == 1 && minute >= 16 {
+                        values.extend((0..12).map(|k| serde_json::json!([at(k * 5 + 1), format!("db timeout after {}ms on query id={}", 3000 + k * 11, minute * 50 + k), {"level": "error"}])));
+                    }
+                    values.sort_by(|a, b| a[0].as_str().cmp(&b[0].as_str()));
+                    serde_json::json!({"stream": {"cluster": "demo", "namespace": "shop", "pod": pod}, "values": values})
+                })
+                .collect();
+            serde_json::json!({ "streams": streams })
+        })
+        .collect()
+}
+
 #[derive(Default)]
 struct Seen {
     incidents: BTreeMap<String, Incident>,
     commands: BTreeMap<String, RemediationCommand>,
     results: BTreeMap<String, RemediationResult>,
+    /// Anomaly id -> latest record.
+    anomalies: BTreeMap<String, Anomaly>,
     audit: usize,
     deadletters: usize,
 }
@@ -113,7 +171,7 @@ struct Seen {
 fn watcher(bootstrap: &str, config: &Config) -> Result<BaseConsumer> {
     let consumer: BaseConsumer = kafka::reader_config(&config.kafka, bootstrap).create()?;
     let mut tpl = TopicPartitionList::new();
-    for name in [topics::INCIDENTS, topics::COMMANDS, topics::RESULTS, topics::AUDIT, topics::DEADLETTER] {
+    for name in [topics::INCIDENTS, topics::COMMANDS, topics::RESULTS, topics::AUDIT, topics::DEADLETTER, topics::ANOMALIES] {
         let parts = topics::spec(name).map_or(1, |t| t.partitions);
         for p in 0..parts {
             tpl.add_partition_offset(name, p, Offset::Beginning)?;
@@ -150,6 +208,15 @@ fn poll_into(consumer: &BaseConsumer, seen: &mut Seen, verbose: bool) {
                         println!("  result   {} {}: {}", &e.data.command_id[..8], e.data.outcome.as_str(), e.data.message);
                     }
                     seen.results.insert(e.data.command_id.clone(), e.data);
+                }
+            }
+            topics::ANOMALIES => {
+                if let Ok(e) = serde_json::from_slice::<Envelope<Anomaly>>(payload) {
+                    let a = e.data;
+                    if verbose && a.phase == AnomalyPhase::Started {
+                        println!("  anomaly  {} {} [{}] observed {:.3}, expected {:.3}..{:.3}", &a.anomaly_id[..8], a.series, a.detectors.join(","), a.observed, a.expected_low, a.expected_high);
+                    }
+                    seen.anomalies.insert(a.anomaly_id.clone(), a);
                 }
             }
             topics::AUDIT => seen.audit += 1,
@@ -201,7 +268,37 @@ pub async fn run(opts: DemoOptions) -> Result<()> {
         }
         println!("  sent {:<32} {} alerts ({})", n.group_labels.get("alertname").map(String::as_str).unwrap_or(""), n.alerts.len(), status_of(n.status));
     }
-    println!("\n2. The pipeline correlates, plans and executes (dry-run):");
+    let writes = latency_writes(t0);
+    let write_url = format!("http://{}{}", running.http_addr, remote_write::PATH);
+    for w in &writes {
+        let body = snap::raw::Encoder::new().compress_vec(&prost::Message::encode_to_vec(w)).map_err(|e| Error::Internal(format!("snappy: {e}")))?;
+        let resp = client
+            .post(&write_url)
+            .header("Content-Type", "application/x-protobuf")
+            .header("Content-Encoding", "snappy")
+            .header("X-Prometheus-Remote-Write-Version", "0.1.0")
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| Error::Internal(format!("remote-writing to the collector: {e}")))?;
+        if !resp.status().is_success() {
+            return Err(Error::Internal(format!("remote_write answered {}: {}", resp.status(), resp.text().await.unwrap_or_default())));
+        }
+    }
+    let pushes = log_pushes(t0);
+    let push_url = format!("http://{}{}", running.http_addr, loki::PATH);
+    let mut lines = 0;
+    for body in &pushes {
+        lines += body["streams"].as_array().map_or(0, |s| s.iter().map(|st| st["values"].as_array().map_or(0, Vec::len)).sum());
+        let resp = client.post(&push_url).json(body).send().await.map_err(|e| Error::Internal(format!("pushing logs to the collector: {e}")))?;
+        if !resp.status().is_success() {
+            return Err(Error::Internal(format!("Loki push answered {}: {}", resp.status(), resp.text().await.unwrap_or_default())));
+        }
+    }
+    let samples: usize = writes.iter().flat_map(|w| &w.timeseries).map(|t| t.samples.len()).sum();
+    println!("  and Prometheus remote-writes {samples} latency samples of the 4 payments pods (one slows down at minute 16)");
+    println!("  and a log shipper pushes {lines} log lines (Loki API) of two payments pods (database timeouts from minute 16)");
+    println!("\n2. The pipeline detects, correlates, plans and executes (dry-run):");
     let consumer = watcher(&running.bootstrap, &config)?;
     let mut seen = Seen::default();
     let started = Instant::now();
@@ -211,6 +308,9 @@ pub async fn run(opts: DemoOptions) -> Result<()> {
         poll_into(&consumer, &mut seen, true);
         let resolved = seen.incidents.values().filter(|i| i.status == IncidentStatus::Resolved).count();
         let settled = !seen.incidents.is_empty()
+            && seen.anomalies.values().any(|a| a.detectors.iter().any(|d| d == "peer_mad"))
+            && seen.anomalies.values().any(|a| a.signal == "metric" && a.detectors.iter().any(|d| d != "peer_mad"))
+            && seen.anomalies.values().any(|a| a.signal == "log")
             && seen.results.len() >= seen.commands.len()
             && !seen.commands.is_empty()
             && seen.incidents.len() - resolved <= still_firing;
@@ -220,7 +320,7 @@ pub async fn run(opts: DemoOptions) -> Result<()> {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let body = client.get(format!("http://{}/metrics", running.http_addr)).send().await.map_err(|e| Error::Internal(e.to_string()))?.text().await.unwrap_or_default();
-    let received: f64 = body.lines().filter(|l| l.starts_with("kubesage_collector_alerts_total")).filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok()).sum();
+    let received: f64 = body.lines().filter(|l| l.starts_with("kubesage_collector_records_total{endpoint=\"webhook\"}")).filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok()).sum();
 
     println!("\nSummary");
     println!("  alert updates received   {received} ({} distinct alerts, duplicates from the HA pair removed)", fingerprints.len());
@@ -236,13 +336,24 @@ pub async fn run(opts: DemoOptions) -> Result<()> {
         let outcome = seen.results.get(&c.command_id).map_or("no result yet".to_string(), |r| format!("{}: {}", r.outcome.as_str(), r.message));
         println!("    - {} {} -> {outcome}", c.action.as_str(), c.target);
     }
+    println!("  anomalies                {}", seen.anomalies.len());
+    for a in seen.anomalies.values() {
+        let pod = a.labels.get("pod").or_else(|| a.labels.get("peer_member")).map_or("", String::as_str);
+        let status = if a.phase == AnomalyPhase::Ended { "ended" } else { "ongoing" };
+        if a.signal == "log" {
+            let what = a.labels.get("template").map_or(String::new(), |t| format!(" template {t:?}"));
+            println!("    - [{}] logs of {pod}{what} ({status})", a.detectors.join(","));
+        } else {
+            println!("    - [{}] {} of {pod}: {:.3}, expected {:.3}..{:.3} ({status})", a.detectors.join(","), a.labels.get("__name__").map_or("", String::as_str), a.observed, a.expected_low, a.expected_high);
+        }
+    }
     println!("  audit records            {}", seen.audit);
     println!("  dead letters             {}", seen.deadletters);
     println!("\nWhere to look");
-    println!("  topics    {}, {}, {}, {}", topics::INCIDENTS, topics::COMMANDS, topics::RESULTS, topics::AUDIT);
+    println!("  topics    {}, {}, {}, {}, {}", topics::INCIDENTS, topics::ANOMALIES, topics::COMMANDS, topics::RESULTS, topics::AUDIT);
     println!("  kcat      kcat -b {} -C -t {} -e   (kcat needs librdkafka >= 2.1, see README)", running.bootstrap, topics::INCIDENTS);
     println!("  metrics   curl http://{}/metrics", running.http_addr);
-    let ok = !seen.incidents.is_empty() && !seen.commands.is_empty() && seen.results.len() >= seen.commands.len();
+    let ok = !seen.incidents.is_empty() && !seen.anomalies.is_empty() && !seen.commands.is_empty() && seen.results.len() >= seen.commands.len();
     drop(consumer); // before the embedded broker goes away
     if opts.keep_running {
         println!("\nStill running; Ctrl-C to stop.");

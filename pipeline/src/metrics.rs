@@ -78,7 +78,7 @@ pub struct Metrics {
     pub delivered: Family<TopicLabel, Counter>,
     pub delivery_failures: Family<TopicLabel, Counter>,
     pub collector_requests: Family<EndpointCode, Counter>,
-    pub collector_alerts: Family<EndpointLabel, Counter>,
+    pub collector_records: Family<EndpointLabel, Counter>,
     pub collector_duration: Family<EndpointLabel, Histogram>,
     pub executor_commands: Family<ActionOutcome, Counter>,
     /// Top anomalies and log templates (bounded; see `observe`).
@@ -102,7 +102,7 @@ impl Metrics {
             delivered: Family::default(),
             delivery_failures: Family::default(),
             collector_requests: Family::default(),
-            collector_alerts: Family::default(),
+            collector_records: Family::default(),
             collector_duration: Family::new_with_constructor(|| Histogram::new(exponential_buckets(0.001, 2.0, 14))),
             executor_commands: Family::default(),
             observers: crate::observe::Observers {
@@ -125,7 +125,7 @@ impl Metrics {
         registry.register("sink_delivered", "Records acknowledged by the broker", m.delivered.clone());
         registry.register("sink_delivery_failures", "Records the broker did not acknowledge", m.delivery_failures.clone());
         registry.register("collector_requests", "HTTP collector requests by endpoint and status code", m.collector_requests.clone());
-        registry.register("collector_alerts", "Alerts accepted by a collector endpoint", m.collector_alerts.clone());
+        registry.register("collector_records", "Records (alerts, samples, log lines) a collector endpoint accepted and Kafka acknowledged", m.collector_records.clone());
         registry.register_with_unit("collector_request_duration", "Collector request latency including the Kafka acknowledgement", Unit::Seconds, m.collector_duration.clone());
         registry.register("executor_commands", "Remediation commands by action and outcome", m.executor_commands.clone());
         registry.register("anomaly_score", "Score of the 50 highest-scoring ongoing anomalies", m.observers.anomalies.family());
@@ -193,7 +193,7 @@ impl Metrics {
 
     pub fn init_collector(&self, endpoint: &str) {
         let e = EndpointLabel { endpoint: endpoint.into() };
-        let _ = self.collector_alerts.get_or_create(&e);
+        let _ = self.collector_records.get_or_create(&e);
         let _ = self.collector_duration.get_or_create(&e);
         for code in ["200", "400", "401", "413", "503"] {
             let _ = self.collector_requests.get_or_create(&EndpointCode { endpoint: endpoint.into(), code: code.into() });

@@ -76,19 +76,35 @@ impl Observers {
             topics::ANOMALIES => {
                 if let Ok(e) = serde_json::from_slice::<Envelope<Anomaly>>(payload) {
                     let a = e.data;
-                    let label = SeriesLabel { signal: a.signal, series: a.series };
+                    let label = SeriesLabel { signal: label_value(&a.signal), series: label_value(&a.series) };
                     let value = (a.phase != AnomalyPhase::Ended).then_some(a.score);
                     self.anomalies.set(label, value);
                 }
             }
             topics::LOG_PATTERNS => {
                 if let Ok(e) = serde_json::from_slice::<Envelope<LogPattern>>(payload) {
-                    self.templates.set(TemplateLabel { template_id: e.data.template_id }, Some(e.data.count as f64));
+                    self.templates.set(TemplateLabel { template_id: label_value(&e.data.template_id) }, Some(e.data.count as f64));
                 }
             }
             _ => {}
         }
     }
+}
+
+/// A label value escaped for the text exposition format. prometheus-client writes label
+/// values as they are, and series names carry quotes (`up{job="x"}`), which would end the
+/// value early and make `/metrics` unparseable.
+pub fn label_value(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 impl PartialOrd for SeriesLabel {
@@ -118,6 +134,34 @@ impl Ord for TemplateLabel {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn series_names_survive_the_text_format() {
+        use prometheus_client::registry::Registry;
+        let family: Family<SeriesLabel, FloatGauge> = Family::default();
+        let mut reg = Registry::with_prefix("kubesage");
+        reg.register("anomaly_score", "s", family.clone());
+        let obs = Observers { anomalies: TopN::new(5, family), templates: TopN::new(5, Family::default()) };
+        let a = Anomaly {
+            anomaly_id: "a".into(),
+            phase: AnomalyPhase::Started,
+            signal: "metric".into(),
+            series: "up{job=\"a\\\"b\"}".into(),
+            labels: Default::default(),
+            score: 0.9,
+            observed: 1.0,
+            expected_low: 0.0,
+            expected_high: 0.5,
+            detectors: vec![],
+            window_start: chrono::DateTime::UNIX_EPOCH,
+            window_end: chrono::DateTime::UNIX_EPOCH,
+        };
+        let env = Envelope::new("i".to_string(), "t", chrono::DateTime::UNIX_EPOCH, "s".to_string(), "c".to_string(), a);
+        obs.observe(topics::ANOMALIES, &serde_json::to_vec(&env).expect("encode"));
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &reg).expect("encode");
+        assert!(text.contains(r#"series="up{job=\"a\\\"b\"}""#), "{text}");
+    }
 
     #[test]
     fn only_the_top_n_have_series() {

@@ -68,7 +68,7 @@ impl Ingest {
         let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
         match tracker.wait_all(remaining).await {
             Ok(()) => {
-                self.metrics.collector_alerts.get_or_create(&EndpointLabel { endpoint: endpoint.into() }).inc_by(items);
+                self.metrics.collector_records.get_or_create(&EndpointLabel { endpoint: endpoint.into() }).inc_by(items);
                 self.reply(endpoint, ok, json!({"status": "success", "accepted": items}), started)
             }
             Err(e) => self.reply(endpoint, StatusCode::SERVICE_UNAVAILABLE, json!({"status": "error", "error": e.to_string()}), started),
