@@ -87,9 +87,9 @@ fn operator_many_series(c: &mut Criterion) {
                 let mut out = Collector::default();
                 for i in 0..per_series {
                     let t = T0 + i as i64 * 15_000;
-                    for (s, (key, sample)) in samples.iter().enumerate() {
+                    for ((key, sample), series) in samples.iter().zip(&values) {
                         let mut sample = sample.clone();
-                        sample.value = values[s][i];
+                        sample.value = series[i];
                         op.observe("c1", key, &sample, t, &mut out);
                     }
                     out.drain().for_each(drop);

@@ -11,6 +11,7 @@ pub mod log_anomaly;
 pub mod logs;
 pub mod operator;
 pub mod planner;
+pub mod rca;
 pub mod time;
 
 pub use operator::{Collector, ConfigIssue, Emitted, Operator, OperatorError, Snapshot};
