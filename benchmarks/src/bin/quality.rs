@@ -4,6 +4,7 @@
 //!
 //!   cargo run --release -p kubesage-benchmarks --bin quality -- nab
 //!   cargo run --release -p kubesage-benchmarks --bin quality -- loghub
+//!   cargo run --release -p kubesage-benchmarks --bin quality -- petshop
 
 use std::process::ExitCode;
 
@@ -21,12 +22,15 @@ enum Bench {
     Nab(kubesage_benchmarks::nab::Args),
     /// Loghub-2.0 2k: the log template miner, scored with GA, FGA, PA, FTA.
     Loghub(kubesage_benchmarks::loghub::Args),
+    /// PetShop: the RCA core, top-1/top-3 recall of the root-cause node and specificity.
+    Petshop(kubesage_benchmarks::petshop::Args),
 }
 
 fn main() -> ExitCode {
     let result = match Cli::parse().bench {
         Bench::Nab(args) => kubesage_benchmarks::nab::run(args),
         Bench::Loghub(args) => kubesage_benchmarks::loghub::run(args),
+        Bench::Petshop(args) => kubesage_benchmarks::petshop::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -25,7 +25,8 @@ pub struct RcaConfig {
     pub persistence_fraction: f64,
     /// ... and at least this many samples (one spike is not a shift).
     pub persistence_min_samples: usize,
-    /// Fewer baseline samples than this: the signal is not scored.
+    /// Fewer baseline samples than this: the signal is not scored. With a single sample
+    /// the scale is the `min_relative_shift` floor (a relative change).
     pub min_baseline_samples: usize,
     /// P(a dependent shows the fault | its dependency is degraded).
     pub propagation: f64,
@@ -141,8 +142,8 @@ impl RcaConfig {
         if self.persistence_min_samples == 0 {
             issues.push(ConfigIssue::new(p("persistence_min_samples"), "must be at least 1"));
         }
-        if self.min_baseline_samples < 2 {
-            issues.push(ConfigIssue::new(p("min_baseline_samples"), "must be at least 2"));
+        if self.min_baseline_samples == 0 {
+            issues.push(ConfigIssue::new(p("min_baseline_samples"), "must be at least 1"));
         }
         if self.max_candidates == 0 {
             issues.push(ConfigIssue::new(p("max_candidates"), "must be at least 1"));

@@ -16,7 +16,7 @@ mod tests;
 use kubesage_schemas::incident::{RcaCandidate, RcaReport};
 
 pub use config::RcaConfig;
-pub use rank::{component_states, rank, Change, Component, ComponentState, Problem, Ranked};
+pub use rank::{component_states, is_issue, rank, rank_with_states, Change, Component, ComponentState, Problem, Ranked};
 pub use signal::{Sample, Signal, SignalKind, SignalScore};
 
 /// The report for an incident from a ranking.

@@ -67,6 +67,8 @@ pub struct Ranked {
     pub llr: f64,
     /// Posterior probability among all candidates and "none of them".
     pub probability: f64,
+    /// It can explain the incident's abnormal symptoms (always true without any).
+    pub explains_symptoms: bool,
     pub evidence: Vec<String>,
 }
 
@@ -143,6 +145,18 @@ pub fn component_states(problem: &Problem, cfg: &RcaConfig) -> Vec<ComponentStat
         };
     }
     states
+}
+
+/// Whether anything is abnormal enough to call it an issue: one of the symptoms (without
+/// symptoms, any component) is more likely abnormal than not. When not, the ranking is
+/// still computed but answers a question nobody asked: the verdict is "no issue".
+pub fn is_issue(problem: &Problem, states: &[ComponentState]) -> bool {
+    let abnormal = |i: usize| states.get(i).is_some_and(|s| s.observed && s.abnormal >= 0.5);
+    if problem.symptoms.is_empty() {
+        (0..states.len()).any(abnormal)
+    } else {
+        problem.symptoms.iter().any(|&i| abnormal(i))
+    }
 }
 
 #[derive(PartialEq)]
@@ -235,7 +249,8 @@ pub fn rank_with_states(problem: &Problem, states: &[ComponentState], cfg: &RcaC
     let mut depth = vec![0u32; n];
     let mut touched: Vec<usize> = Vec::new();
     let mut heap = BinaryHeap::new();
-    let mut out: Vec<(usize, f64, Explained)> = Vec::new();
+    let abnormal_symptoms: Vec<usize> = (0..n).filter(|&i| is_symptom[i] && states[i].observed && states[i].abnormal >= 0.5).collect();
+    let mut out: Vec<Hypothesis> = Vec::new();
     for h in (0..n).filter(|&i| candidate[i]) {
         let st = &states[h];
         let mut llr = if st.observed {
@@ -292,20 +307,36 @@ pub fn rank_with_states(problem: &Problem, states: &[ComponentState], cfg: &RcaC
         // one explained dependent.
         llr += cfg.magnitude_weight * (1.0 - cfg.threshold_z / st.z.max(cfg.threshold_z));
         explained.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.2.cmp(&b.2)).then(a.0.cmp(&b.0)));
-        out.push((h, llr, explained.into_iter().map(|(u, e, _)| (u, e)).collect::<Vec<_>>()));
+        let covers = abnormal_symptoms.is_empty() || abnormal_symptoms.iter().any(|&s| s == h || reach[s] >= 0.5);
+        out.push(Hypothesis { h, llr, covers, explained: explained.into_iter().map(|(u, e, _)| (u, e)).collect() });
     }
-    out.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-    let max = out.first().map_or(0.0, |o| o.1).max(0.0);
-    let norm: f64 = out.iter().map(|o| (o.1 - max).exp()).sum::<f64>() + (-max).exp();
+    // The incident is about its symptoms: a candidate that cannot explain any abnormal
+    // one is a second, unrelated problem at best, so it ranks after every candidate that
+    // can, however much else it explains; its odds carry that of an unrelated problem.
+    out.sort_by(|a, b| b.covers.cmp(&a.covers).then(b.llr.total_cmp(&a.llr)).then(a.h.cmp(&b.h)));
+    let odds = |o: &Hypothesis| o.llr + if o.covers { 0.0 } else { cfg.spurious.ln() };
+    let max = out.iter().map(odds).fold(0.0, f64::max);
+    let norm: f64 = out.iter().map(|o| (odds(o) - max).exp()).sum::<f64>() + (-max).exp();
     out.truncate(cfg.max_candidates);
+    let mut last = 1.0f64;
     out.into_iter()
-        .map(|(h, llr, explained)| Ranked {
-            component: h,
-            llr,
-            probability: (llr - max).exp() / norm,
-            evidence: evidence(problem, states, &graph, h, &explained, cfg),
+        .map(|o| {
+            last = last.min((odds(&o) - max).exp() / norm);
+            let mut evidence = evidence(problem, states, &graph, o.h, &o.explained, cfg);
+            if !o.covers {
+                evidence.insert(0, format!("does not explain the alerting {}", names(problem, abnormal_symptoms.iter().copied(), 3)));
+                evidence.truncate(cfg.max_evidence);
+            }
+            Ranked { component: o.h, llr: o.llr, probability: last, explains_symptoms: o.covers, evidence }
         })
         .collect()
+}
+
+struct Hypothesis {
+    h: usize,
+    llr: f64,
+    covers: bool,
+    explained: Explained,
 }
 
 fn fmt_val(kind: SignalKind, v: f64) -> String {

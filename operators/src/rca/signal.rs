@@ -128,6 +128,18 @@ pub struct Signal {
     pub window: Vec<Sample>,
 }
 
+impl Signal {
+    /// A signal from its samples in time order, split at the incident's onset: a sample
+    /// stamped `t` summarises `[t, t + step)`, so it is baseline only when that period
+    /// ended by the onset.
+    pub fn split(component: usize, name: impl Into<String>, kind: SignalKind, samples: Vec<Sample>, onset: Millis, step: Millis) -> Signal {
+        let cut = samples.partition_point(|s| s.t.saturating_add(step) <= onset);
+        let mut baseline = samples;
+        let window = baseline.split_off(cut);
+        Signal { component, name: name.into(), kind, baseline, window }
+    }
+}
+
 /// What the window did against the baseline.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct SignalScore {

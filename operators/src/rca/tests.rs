@@ -94,6 +94,22 @@ fn ranking_table() {
             "node-1",
         ),
         (
+            "explaining the alerting component beats explaining more unrelated ones",
+            P::new(&["site", "pay", "ddb", "l1", "l2", "l3"])
+                .dep("site", "pay")
+                .dep("l1", "ddb")
+                .dep("l2", "l1")
+                .dep("l3", "l2")
+                .lat("site", 0.3)
+                .lat("pay", 0.3)
+                .lat("ddb", 0.5)
+                .lat("l1", 0.5)
+                .lat("l2", 0.5)
+                .lat("l3", 0.5)
+                .symptom("site"),
+            "pay",
+        ),
+        (
             "an unobserved dependency explaining every abnormal caller",
             P::new(&["a", "b", "c", "ext"]).dep("a", "ext").dep("b", "ext").dep("c", "ext").lat("a", 0.5).lat("b", 0.5).lat("c", 0.5),
             "ext",
