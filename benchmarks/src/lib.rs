@@ -5,3 +5,5 @@
 pub mod loghub;
 pub mod nab;
 pub mod petshop;
+pub mod rcaeval;
+pub mod rcasim;

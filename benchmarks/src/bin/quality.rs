@@ -5,6 +5,8 @@
 //!   cargo run --release -p kubesage-benchmarks --bin quality -- nab
 //!   cargo run --release -p kubesage-benchmarks --bin quality -- loghub
 //!   cargo run --release -p kubesage-benchmarks --bin quality -- petshop
+//!   cargo run --release -p kubesage-benchmarks --bin quality -- rca-sim
+//!   cargo run --release -p kubesage-benchmarks --bin quality -- rcaeval DIR
 
 use std::process::ExitCode;
 
@@ -24,6 +26,10 @@ enum Bench {
     Loghub(kubesage_benchmarks::loghub::Args),
     /// PetShop: the RCA core, top-1/top-3 recall of the root-cause node and specificity.
     Petshop(kubesage_benchmarks::petshop::Args),
+    /// rca-sim: seeded fault-injection cases in the RCAEval RE1 layout, AC@1/AC@3/Avg@5.
+    RcaSim(kubesage_benchmarks::rcasim::Args),
+    /// Any directory in the RCAEval RE1 layout, scored like rca-sim.
+    Rcaeval(kubesage_benchmarks::rcaeval::Args),
 }
 
 fn main() -> ExitCode {
@@ -31,6 +37,8 @@ fn main() -> ExitCode {
         Bench::Nab(args) => kubesage_benchmarks::nab::run(args),
         Bench::Loghub(args) => kubesage_benchmarks::loghub::run(args),
         Bench::Petshop(args) => kubesage_benchmarks::petshop::run(args),
+        Bench::RcaSim(args) => kubesage_benchmarks::rcasim::run(args),
+        Bench::Rcaeval(args) => kubesage_benchmarks::rcaeval::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

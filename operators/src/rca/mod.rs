@@ -8,6 +8,7 @@
 //! the same function. See [`rank`](rank::rank) for the model.
 
 pub mod config;
+pub mod pagerank;
 pub mod rank;
 pub mod signal;
 #[cfg(test)]

@@ -186,12 +186,12 @@ fn kth_largest(v: &mut [f64], k: usize) -> f64 {
     *x
 }
 
-pub(crate) fn median(v: &mut [f64]) -> f64 {
+pub fn median(v: &mut [f64]) -> f64 {
     quantile(v, 0.5)
 }
 
 /// Linear-interpolated quantile, reordering `v`.
-pub(crate) fn quantile(v: &mut [f64], q: f64) -> f64 {
+pub fn quantile(v: &mut [f64], q: f64) -> f64 {
     if v.is_empty() {
         return f64::NAN;
     }
@@ -208,7 +208,7 @@ pub(crate) fn quantile(v: &mut [f64], q: f64) -> f64 {
 }
 
 /// Median and robust standard deviation (the larger of the MAD and IQR estimates).
-pub(crate) fn robust_location_scale(values: &mut [f64]) -> (f64, f64) {
+pub fn robust_location_scale(values: &mut [f64]) -> (f64, f64) {
     let m = median(values);
     let q1 = quantile(values, 0.25);
     let q3 = quantile(values, 0.75);
