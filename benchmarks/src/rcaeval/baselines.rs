@@ -46,10 +46,12 @@ pub fn median_iqr(v: &mut [f64]) -> (f64, f64) {
     (m, quantile(v, 0.75) - quantile(v, 0.25))
 }
 
-/// A random order, the same for the same case directory (FNV-1a of its path as seed).
+/// A random order, the same for the same case wherever it is stored (FNV-1a of the last
+/// three components of its path, e.g. `svc10/svc03_cpu/1`, as seed).
 pub fn dummy(case: &Case, _: &RcaConfig) -> Vec<String> {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in case.dir.to_string_lossy().bytes() {
+    let parts: Vec<String> = case.dir.components().rev().take(3).map(|c| c.as_os_str().to_string_lossy().into_owned()).collect();
+    for b in parts.concat().bytes() {
         h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
     }
     let mut rng = crate::rcasim::sim::Rng::new(h);

@@ -209,9 +209,18 @@ pub fn quantile(v: &mut [f64], q: f64) -> f64 {
 
 /// Median and robust standard deviation (the larger of the MAD and IQR estimates).
 pub fn robust_location_scale(values: &mut [f64]) -> (f64, f64) {
-    let m = median(values);
-    let q1 = quantile(values, 0.25);
-    let q3 = quantile(values, 0.75);
+    if values.is_empty() {
+        return (f64::NAN, f64::NAN);
+    }
+    // One sort serves the three quantiles (the same linear interpolation as `quantile`).
+    values.sort_unstable_by(|a, b| a.total_cmp(b));
+    let q = |p: f64| {
+        let pos = p * (values.len() - 1) as f64;
+        let lo = pos.floor() as usize;
+        let hi = (lo + 1).min(values.len() - 1);
+        values[lo] + (values[hi] - values[lo]) * (pos - lo as f64)
+    };
+    let (m, q1, q3) = (q(0.5), q(0.25), q(0.75));
     let mut dev: Vec<f64> = values.iter().map(|x| (x - m).abs()).collect();
     let mad = median(&mut dev);
     (m, (1.4826 * mad).max((q3 - q1) / 1.349))
