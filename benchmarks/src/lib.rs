@@ -4,3 +4,6 @@
 
 pub mod loghub;
 pub mod nab;
+pub mod petshop;
+pub mod rcaeval;
+pub mod rcasim;

@@ -12,6 +12,7 @@ pub mod logs;
 pub mod operator;
 pub mod peer;
 pub mod planner;
+pub mod rca;
 pub mod time;
 
 pub use operator::{Collector, ConfigIssue, Emitted, Operator, OperatorError, Snapshot};

@@ -4,6 +4,9 @@
 //!
 //!   cargo run --release -p kubesage-benchmarks --bin quality -- nab
 //!   cargo run --release -p kubesage-benchmarks --bin quality -- loghub
+//!   cargo run --release -p kubesage-benchmarks --bin quality -- petshop
+//!   cargo run --release -p kubesage-benchmarks --bin quality -- rca-sim
+//!   cargo run --release -p kubesage-benchmarks --bin quality -- rcaeval DIR
 
 use std::process::ExitCode;
 
@@ -21,12 +24,21 @@ enum Bench {
     Nab(kubesage_benchmarks::nab::Args),
     /// Loghub-2.0 2k: the log template miner, scored with GA, FGA, PA, FTA.
     Loghub(kubesage_benchmarks::loghub::Args),
+    /// PetShop: the RCA core, top-1/top-3 recall of the root-cause node and specificity.
+    Petshop(kubesage_benchmarks::petshop::Args),
+    /// rca-sim: seeded fault-injection cases in the RCAEval RE1 layout, AC@1/AC@3/Avg@5.
+    RcaSim(kubesage_benchmarks::rcasim::Args),
+    /// Any directory in the RCAEval RE1 layout, scored like rca-sim.
+    Rcaeval(kubesage_benchmarks::rcaeval::Args),
 }
 
 fn main() -> ExitCode {
     let result = match Cli::parse().bench {
         Bench::Nab(args) => kubesage_benchmarks::nab::run(args),
         Bench::Loghub(args) => kubesage_benchmarks::loghub::run(args),
+        Bench::Petshop(args) => kubesage_benchmarks::petshop::run(args),
+        Bench::RcaSim(args) => kubesage_benchmarks::rcasim::run(args),
+        Bench::Rcaeval(args) => kubesage_benchmarks::rcaeval::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,0 +1,434 @@
+//! Ranking candidate root causes.
+//!
+//! Every component `n` is a hypothesis "the fault is in `n`". Its score is the log
+//! likelihood ratio of what was observed under that hypothesis against the hypothesis that
+//! nothing is wrong, in a small generative model:
+//!
+//! * the faulty component looks abnormal itself with probability `self_evidence`;
+//! * a degradation travels from a dependency to each dependent (caller, pod on a node)
+//!   with probability `propagation`, but only as far as the components on the way are
+//!   degraded themselves (a dependency's latency must be large enough to cover its
+//!   dependent's increase, and a dependent may not have started clearly earlier);
+//! * anything else looks abnormal with probability `spurious` (distractors).
+//!
+//! Whether a component looks abnormal is soft: a logistic of its largest sustained shift
+//! (robust standard deviations against its own baseline). So a component that is abnormal
+//! while its dependencies are healthy, and whose degradation explains the most abnormal
+//! dependents (symptoms weighted by `symptom_weight`), ranks first; its victims upstream
+//! rank below it however much worse they look, because under their hypotheses the
+//! root's own anomaly stays unexplained. A change (rollout, config change, node event)
+//! shortly before onset multiplies the odds; the size of the own shift breaks ties the
+//! graph cannot break. The whole thing is a pure function of its input.
+
+use std::cmp::Ordering;
+use std::collections::BinaryHeap;
+
+use petgraph::graph::{DiGraph, NodeIndex};
+use petgraph::Direction;
+use serde::{Deserialize, Serialize};
+
+use super::config::RcaConfig;
+use super::signal::{score, Signal, SignalKind, SignalScore};
+use crate::time::{duration_millis, Millis};
+
+/// A component of the graph (a workload, pod, node, service ...).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Component {
+    /// `Kind/namespace/name`, or any stable name.
+    pub id: String,
+}
+
+/// Something that changed on a component (rollout, config change, node event).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Change {
+    pub component: usize,
+    pub at: Millis,
+    pub what: String,
+}
+
+/// Everything the ranking looks at for one incident.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Problem {
+    pub components: Vec<Component>,
+    /// `(dependent, dependency)`: the first calls, runs on or is served by the second.
+    pub edges: Vec<(usize, usize)>,
+    pub signals: Vec<Signal>,
+    pub changes: Vec<Change>,
+    /// Components the incident is about (alerting workloads, the SLO's service).
+    pub symptoms: Vec<usize>,
+    pub onset: Millis,
+}
+
+/// One ranked candidate.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ranked {
+    pub component: usize,
+    /// Log likelihood ratio against "nothing is wrong" (the ranking key).
+    pub llr: f64,
+    /// Posterior probability among all candidates and "none of them".
+    pub probability: f64,
+    /// It can explain the incident's abnormal symptoms (always true without any).
+    pub explains_symptoms: bool,
+    pub evidence: Vec<String>,
+}
+
+/// Per-component summary of its signals.
+#[derive(Debug, Clone, Default)]
+pub struct ComponentState {
+    pub observed: bool,
+    /// Largest sustained shift of any fault signal (0 when observed without one).
+    pub z: f64,
+    /// Probability that the component is abnormal.
+    pub abnormal: f64,
+    /// Probability that its service degraded (propagating signals; else `abnormal`).
+    pub degraded: f64,
+    /// Largest latency increase, seconds.
+    pub latency_delta: Option<f64>,
+    pub onset: Option<Millis>,
+    /// Largest sampling step of its scored signals: onsets are not resolved more finely.
+    pub step: Millis,
+    /// `(signal index, score)` of scored fault signals, largest shift first.
+    pub scores: Vec<(usize, SignalScore)>,
+}
+
+/// Median spacing of a signal's samples (0 with fewer than two).
+fn sampling_step(sig: &Signal) -> Millis {
+    let ts: Vec<Millis> = sig.baseline.iter().chain(&sig.window).map(|s| s.t).collect();
+    let mut d: Vec<Millis> = ts.windows(2).map(|w| w[1] - w[0]).filter(|&d| d > 0).collect();
+    if d.is_empty() {
+        return 0;
+    }
+    let mid = d.len() / 2;
+    *d.select_nth_unstable(mid).1
+}
+
+fn logistic(x: f64) -> f64 {
+    1.0 / (1.0 + (-x).exp())
+}
+
+/// Summarise every component's signals.
+pub fn component_states(problem: &Problem, cfg: &RcaConfig) -> Vec<ComponentState> {
+    let n = problem.components.len();
+    let mut states = vec![ComponentState::default(); n];
+    let mut zprop: Vec<Option<f64>> = vec![None; n];
+    for (i, sig) in problem.signals.iter().enumerate() {
+        let Some(st) = states.get_mut(sig.component) else { continue };
+        let Some(sc) = score(sig, cfg) else { continue };
+        st.observed = true;
+        st.step = st.step.max(sampling_step(sig));
+        if !sig.kind.is_fault_evidence() {
+            continue;
+        }
+        if sig.kind.propagates() {
+            let z = &mut zprop[sig.component];
+            *z = Some(z.map_or(sc.z, |v| v.max(sc.z)));
+        }
+        if sig.kind == SignalKind::Latency && sc.z >= cfg.threshold_z {
+            st.latency_delta = Some(st.latency_delta.map_or(sc.delta, |d| d.max(sc.delta)));
+        }
+        if sc.z >= cfg.threshold_z {
+            if let Some(t) = sc.onset {
+                st.onset = Some(st.onset.map_or(t, |o| o.min(t)));
+            }
+        }
+        st.scores.push((i, sc));
+    }
+    let a = |z: f64| logistic((z - cfg.threshold_z) / cfg.threshold_width);
+    for (st, zp) in states.iter_mut().zip(zprop) {
+        st.scores.sort_by(|x, y| y.1.z.total_cmp(&x.1.z).then(x.0.cmp(&y.0)));
+        st.z = st.scores.first().map_or(0.0, |s| s.1.z.max(0.0));
+        st.abnormal = if st.observed { a(st.z) } else { f64::NAN };
+        st.degraded = match zp {
+            Some(z) => a(z),
+            None if st.observed => st.abnormal,
+            None => cfg.unobserved_gate,
+        };
+    }
+    states
+}
+
+/// Whether anything is abnormal enough to call it an issue: one of the symptoms (without
+/// symptoms, any component) is more likely abnormal than not. When not, the ranking is
+/// still computed but answers a question nobody asked: the verdict is "no issue".
+pub fn is_issue(problem: &Problem, states: &[ComponentState]) -> bool {
+    let abnormal = |i: usize| states.get(i).is_some_and(|s| s.observed && s.abnormal >= 0.5);
+    if problem.symptoms.is_empty() {
+        (0..states.len()).any(abnormal)
+    } else {
+        problem.symptoms.iter().any(|&i| abnormal(i))
+    }
+}
+
+#[derive(PartialEq)]
+struct Reach(f64, usize);
+impl Eq for Reach {}
+impl PartialOrd for Reach {
+    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for Reach {
+    fn cmp(&self, o: &Self) -> Ordering {
+        self.0.total_cmp(&o.0).then(o.1.cmp(&self.1))
+    }
+}
+
+const MIN_REACH: f64 = 1e-3;
+
+/// Abnormal dependents a hypothesis explains, with how strongly each is reached.
+type Explained = Vec<(usize, f64)>;
+
+/// Rank every plausible component; best first, at most `cfg.max_candidates`.
+pub fn rank(problem: &Problem, cfg: &RcaConfig) -> Vec<Ranked> {
+    let states = component_states(problem, cfg);
+    rank_with_states(problem, &states, cfg)
+}
+
+pub fn rank_with_states(problem: &Problem, states: &[ComponentState], cfg: &RcaConfig) -> Vec<Ranked> {
+    let n = problem.components.len();
+    if n == 0 {
+        return Vec::new();
+    }
+    let mut graph: DiGraph<(), (), u32> = DiGraph::with_capacity(n, problem.edges.len());
+    for _ in 0..n {
+        graph.add_node(());
+    }
+    for &(from, to) in &problem.edges {
+        if from < n && to < n && from != to {
+            graph.update_edge(NodeIndex::new(from), NodeIndex::new(to), ());
+        }
+    }
+    let mut is_symptom = vec![false; n];
+    for &s in &problem.symptoms {
+        if s < n {
+            is_symptom[s] = true;
+        }
+    }
+    let (r, eps, r0) = (cfg.propagation, cfg.spurious, cfg.self_evidence);
+    let tol = duration_millis(cfg.onset_tolerance);
+    // Log-ratio of one observed component's state under "reached with probability e".
+    let reached_term = |a: f64, e: f64| {
+        let num = a * (e * r + (1.0 - e) * eps) + (1.0 - a) * (e * (1.0 - r) + (1.0 - e) * (1.0 - eps));
+        let den = a * eps + (1.0 - a) * (1.0 - eps);
+        (num / den).ln()
+    };
+    let gate = |u: usize, c: usize| -> f64 {
+        let (su, sc) = (&states[u], &states[c]);
+        let mut g = su.degraded;
+        if let (Some(du), Some(dc)) = (su.latency_delta, sc.latency_delta) {
+            if dc > 0.0 {
+                g *= (du.max(0.0) * cfg.max_fan_out / dc).min(1.0);
+            }
+        }
+        if let (Some(ou), Some(oc)) = (su.onset, sc.onset) {
+            if oc + tol.max(su.step).max(sc.step) < ou {
+                g *= cfg.early_onset_factor;
+            }
+        }
+        g
+    };
+    // Candidates: anything that may be abnormal, and every dependency of something that is.
+    let mut candidate = vec![false; n];
+    for (i, st) in states.iter().enumerate() {
+        if st.observed && st.abnormal >= 0.01 {
+            candidate[i] = true;
+        }
+        if st.observed && st.abnormal >= 0.5 {
+            for d in graph.neighbors_directed(NodeIndex::new(i), Direction::Outgoing) {
+                candidate[d.index()] = true;
+            }
+        }
+    }
+    for &s in &problem.symptoms {
+        if s < n {
+            candidate[s] = true;
+        }
+    }
+    let lookback = duration_millis(cfg.change_lookback);
+    let mut reach = vec![0.0f64; n];
+    let mut depth = vec![0u32; n];
+    let mut touched: Vec<usize> = Vec::new();
+    let mut heap = BinaryHeap::new();
+    let abnormal_symptoms: Vec<usize> = (0..n).filter(|&i| is_symptom[i] && states[i].observed && states[i].abnormal >= 0.5).collect();
+    let mut out: Vec<Hypothesis> = Vec::new();
+    for h in (0..n).filter(|&i| candidate[i]) {
+        let st = &states[h];
+        let mut llr = if st.observed {
+            let a = st.abnormal;
+            ((a * r0 + (1.0 - a) * (1.0 - r0)) / (a * eps + (1.0 - a) * (1.0 - eps))).ln()
+        } else {
+            0.0
+        };
+        // Max-product reach over dependents.
+        for &t in &touched {
+            reach[t] = 0.0;
+        }
+        touched.clear();
+        reach[h] = 1.0;
+        touched.push(h);
+        heap.push(Reach(1.0, h));
+        let mut explained = Vec::new();
+        while let Some(Reach(e, u)) = heap.pop() {
+            if e < reach[u] {
+                continue;
+            }
+            if u != h {
+                let sm = &states[u];
+                if sm.observed {
+                    let w = if is_symptom[u] { cfg.symptom_weight } else { 1.0 };
+                    llr += w * reached_term(sm.abnormal, e);
+                    if sm.abnormal >= 0.5 && e >= 0.5 {
+                        explained.push((u, e, depth[u]));
+                    }
+                }
+            }
+            for c in graph.neighbors_directed(NodeIndex::new(u), Direction::Incoming) {
+                let c = c.index();
+                let ec = e * gate(u, c);
+                if ec > reach[c] + 1e-12 && ec >= MIN_REACH {
+                    if reach[c] == 0.0 {
+                        touched.push(c);
+                    }
+                    reach[c] = ec;
+                    depth[c] = depth[u] + 1;
+                    heap.push(Reach(ec, c));
+                }
+            }
+        }
+        if problem.changes.iter().any(|ch| ch.component == h && ch.at <= problem.onset + tol && ch.at >= problem.onset - lookback) {
+            llr += cfg.change_odds.ln();
+        }
+        // The fault starts at the root: an anomaly that began clearly after the incident's
+        // onset is more likely a consequence (or unrelated) than the cause.
+        if st.onset.is_some_and(|o| o > problem.onset + tol.max(st.step)) {
+            llr += cfg.early_onset_factor.ln();
+        }
+        // Bounded (at most `magnitude_weight` nats): a tie-breaker, never enough to outweigh
+        // one explained dependent.
+        llr += cfg.magnitude_weight * (1.0 - cfg.threshold_z / st.z.max(cfg.threshold_z));
+        explained.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.2.cmp(&b.2)).then(a.0.cmp(&b.0)));
+        let covers = abnormal_symptoms.is_empty() || abnormal_symptoms.iter().any(|&s| s == h || reach[s] >= 0.5);
+        out.push(Hypothesis { h, llr, covers, explained: explained.into_iter().map(|(u, e, _)| (u, e)).collect() });
+    }
+    // The incident is about its symptoms: a candidate that cannot explain any abnormal
+    // one is a second, unrelated problem at best, so it ranks after every candidate that
+    // can, however much else it explains; its odds carry that of an unrelated problem.
+    out.sort_by(|a, b| b.covers.cmp(&a.covers).then(b.llr.total_cmp(&a.llr)).then(a.h.cmp(&b.h)));
+    let odds = |o: &Hypothesis| o.llr + if o.covers { 0.0 } else { cfg.spurious.ln() };
+    let max = out.iter().map(odds).fold(0.0, f64::max);
+    let norm: f64 = out.iter().map(|o| (odds(o) - max).exp()).sum::<f64>() + (-max).exp();
+    out.truncate(cfg.max_candidates);
+    let mut last = 1.0f64;
+    out.into_iter()
+        .map(|o| {
+            last = last.min((odds(&o) - max).exp() / norm);
+            let mut evidence = evidence(problem, states, &graph, o.h, &o.explained, cfg);
+            if !o.covers {
+                evidence.insert(0, format!("does not explain the alerting {}", names(problem, abnormal_symptoms.iter().copied(), 3)));
+                evidence.truncate(cfg.max_evidence);
+            }
+            Ranked { component: o.h, llr: o.llr, probability: last, explains_symptoms: o.covers, evidence }
+        })
+        .collect()
+}
+
+struct Hypothesis {
+    h: usize,
+    llr: f64,
+    covers: bool,
+    explained: Explained,
+}
+
+fn fmt_val(kind: SignalKind, v: f64) -> String {
+    match kind {
+        SignalKind::Latency => {
+            if v.abs() < 1.0 {
+                format!("{:.0}ms", v * 1000.0)
+            } else {
+                format!("{v:.2}s")
+            }
+        }
+        SignalKind::ErrorRatio => format!("{:.2}%", v * 100.0),
+        _ => format!("{v:.3}"),
+    }
+}
+
+fn fmt_secs(ms: i64) -> String {
+    let s = ms.abs() / 1000;
+    if s >= 60 {
+        format!("{}m{:02}s", s / 60, s % 60)
+    } else {
+        format!("{s}s")
+    }
+}
+
+fn names(problem: &Problem, items: impl Iterator<Item = usize>, cap: usize) -> String {
+    let all: Vec<&str> = items.map(|i| problem.components[i].id.as_str()).collect();
+    let mut s = all.iter().take(cap).copied().collect::<Vec<_>>().join(", ");
+    if all.len() > cap {
+        s.push_str(&format!(" and {} more", all.len() - cap));
+    }
+    s
+}
+
+fn evidence(
+    problem: &Problem,
+    states: &[ComponentState],
+    graph: &DiGraph<(), (), u32>,
+    h: usize,
+    explained: &[(usize, f64)],
+    cfg: &RcaConfig,
+) -> Vec<String> {
+    let st = &states[h];
+    let mut ev = Vec::new();
+    if !st.observed {
+        ev.push("no signals observed; ranked by the abnormal dependents it would explain".to_string());
+    }
+    for (i, sc) in st.scores.iter().take(2) {
+        if sc.z < cfg.threshold_z && !ev.is_empty() {
+            break;
+        }
+        let sig = &problem.signals[*i];
+        ev.push(format!(
+            "{} {} -> {} ({:+.1} sigma against its own baseline)",
+            sig.name,
+            fmt_val(sig.kind, sc.level),
+            fmt_val(sig.kind, sc.observed),
+            sc.z
+        ));
+    }
+    let deps: Vec<usize> = graph.neighbors_directed(NodeIndex::new(h), Direction::Outgoing).map(|d| d.index()).collect();
+    let (sick, healthy): (Vec<usize>, Vec<usize>) = deps.iter().partition(|&&d| states[d].observed && states[d].abnormal >= 0.5);
+    let healthy: Vec<usize> = healthy.into_iter().filter(|&d| states[d].observed).collect();
+    if !sick.is_empty() {
+        ev.push(format!("dependencies also abnormal: {}", names(problem, sick.iter().copied(), 4)));
+    } else if !healthy.is_empty() {
+        ev.push(format!("dependencies healthy: {}", names(problem, healthy.iter().copied(), 4)));
+    } else if deps.is_empty() {
+        ev.push("no known dependencies".to_string());
+    }
+    if !explained.is_empty() {
+        let ex = explained;
+        let symptoms = ex.iter().filter(|(i, _)| problem.symptoms.contains(i)).count();
+        let mut line = format!("explains {} abnormal dependents: {}", ex.len(), names(problem, ex.iter().map(|e| e.0), 5));
+        if symptoms > 0 {
+            line.push_str(&format!(" ({symptoms} alerting)"));
+        }
+        ev.push(line);
+    } else if problem.symptoms.contains(&h) {
+        ev.push("is itself the alerting component".to_string());
+    }
+    if let Some(o) = st.onset {
+        let later: Vec<i64> = explained.iter().filter_map(|(i, _)| states[*i].onset).filter(|&t| t > o).map(|t| t - o).collect();
+        if let Some(first_gap) = later.iter().min() {
+            ev.push(format!("its anomaly started first, {} before its dependents'", fmt_secs(*first_gap)));
+        }
+    }
+    let lookback = duration_millis(cfg.change_lookback);
+    let tol = duration_millis(cfg.onset_tolerance);
+    for ch in problem.changes.iter().filter(|c| c.component == h && c.at <= problem.onset + tol && c.at >= problem.onset - lookback) {
+        ev.push(format!("change {} before onset: {}", fmt_secs(problem.onset - ch.at), ch.what));
+    }
+    ev.truncate(cfg.max_evidence);
+    ev
+}

@@ -1,0 +1,406 @@
+//! How far one signal moved from its own baseline: robust distribution-shift scores in the
+//! spirit of NSigma and BARO (median and MAD/IQR of the baseline against the window after
+//! onset), a binomial score for error ratios with request counts, a persistence rule, and
+//! the onset of the shift.
+
+use serde::{Deserialize, Serialize};
+
+use super::config::RcaConfig;
+use crate::time::Millis;
+
+/// What a signal measures; decides the bad direction, whether a shift travels to the
+/// component's dependents, and whether it is evidence of a fault at all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SignalKind {
+    /// Response time, in seconds. Bad when up; travels to callers.
+    Latency,
+    /// Failed fraction of requests in [0, 1]; with request counts as sample weights it is
+    /// scored with a binomial test. Bad when up; travels to callers.
+    ErrorRatio,
+    Cpu,
+    Memory,
+    Disk,
+    Network,
+    /// Any other resource that is bad when high (saturation, queue length, restarts).
+    Saturation,
+    /// Request rate: shows a component is observed, is not itself evidence of a fault.
+    Traffic,
+    /// Unknown meaning: a shift either way counts.
+    Other,
+}
+
+impl SignalKind {
+    /// +1 bad when up, -1 bad when down, 0 both ways.
+    pub fn direction(self) -> f64 {
+        match self {
+            SignalKind::Other | SignalKind::Traffic => 0.0,
+            _ => 1.0,
+        }
+    }
+
+    /// A shift of this kind shows at the component's dependents (callers, pods of a node).
+    pub fn propagates(self) -> bool {
+        matches!(self, SignalKind::Latency | SignalKind::ErrorRatio)
+    }
+
+    /// A shift of this kind is evidence that something is wrong with the component.
+    pub fn is_fault_evidence(self) -> bool {
+        !matches!(self, SignalKind::Traffic)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SignalKind::Latency => "latency",
+            SignalKind::ErrorRatio => "error_ratio",
+            SignalKind::Cpu => "cpu",
+            SignalKind::Memory => "memory",
+            SignalKind::Disk => "disk",
+            SignalKind::Network => "network",
+            SignalKind::Saturation => "saturation",
+            SignalKind::Traffic => "traffic",
+            SignalKind::Other => "other",
+        }
+    }
+
+    /// Guess the kind from a metric name the way common exporters and RCA data sets spell
+    /// them (`cart_cpu`, `frontend_latency-90`, `payment_error`, `..._workload`).
+    pub fn from_metric_name(name: &str) -> SignalKind {
+        let n = name.to_ascii_lowercase();
+        let has = |needles: &[&str]| needles.iter().any(|s| n.contains(s));
+        if has(&["latency", "duration", "response_time", "lat_", "lat-"]) || n.ends_with("_lat") || n.ends_with("_rt") {
+            return SignalKind::Latency;
+        }
+        if has(&["error", "err", "fail", "5xx", "loss"]) {
+            return SignalKind::ErrorRatio;
+        }
+        if has(&["cpu"]) {
+            return SignalKind::Cpu;
+        }
+        if has(&["mem", "rss", "heap"]) {
+            return SignalKind::Memory;
+        }
+        if has(&["disk", "io", "fs_"]) && !has(&["ratio"]) {
+            return SignalKind::Disk;
+        }
+        if has(&["net", "socket", "tcp", "rx", "tx", "retrans"]) {
+            return SignalKind::Network;
+        }
+        if has(&["workload", "load", "qps", "rps", "request", "throughput", "traffic", "count"]) {
+            return SignalKind::Traffic;
+        }
+        SignalKind::Other
+    }
+}
+
+/// One sample. `weight` is the number of requests behind an error ratio (NaN when
+/// unknown); a NaN `value` is a missing sample.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Sample {
+    pub t: Millis,
+    pub value: f64,
+    #[serde(default = "nan")]
+    pub weight: f64,
+}
+
+fn nan() -> f64 {
+    f64::NAN
+}
+
+impl Sample {
+    pub fn new(t: Millis, value: f64) -> Sample {
+        Sample { t, value, weight: f64::NAN }
+    }
+
+    pub fn weighted(t: Millis, value: f64, weight: f64) -> Sample {
+        Sample { t, value, weight }
+    }
+}
+
+/// A signal of one component: its baseline (normal operation before onset) and its window
+/// (from onset on).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Signal {
+    pub component: usize,
+    pub name: String,
+    pub kind: SignalKind,
+    pub baseline: Vec<Sample>,
+    pub window: Vec<Sample>,
+}
+
+impl Signal {
+    /// A signal from its samples in time order, split at the incident's onset: a sample
+    /// stamped `t` summarises `[t, t + step)`, so it is baseline only when that period
+    /// ended by the onset.
+    pub fn split(component: usize, name: impl Into<String>, kind: SignalKind, samples: Vec<Sample>, onset: Millis, step: Millis) -> Signal {
+        let cut = samples.partition_point(|s| s.t.saturating_add(step) <= onset);
+        let mut baseline = samples;
+        let window = baseline.split_off(cut);
+        Signal { component, name: name.into(), kind, baseline, window }
+    }
+}
+
+/// What the window did against the baseline.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SignalScore {
+    /// Shift in robust standard deviations (binomial: signed-root deviance), sustained
+    /// over the persistence rule; positive is the bad direction.
+    pub z: f64,
+    /// The same shift in the signal's own unit (error ratio: ratio above baseline).
+    pub delta: f64,
+    /// Baseline level (median; error ratio: pooled baseline ratio).
+    pub level: f64,
+    /// Sustained window value (error ratio: pooled window ratio).
+    pub observed: f64,
+    /// First window sample at or beyond the threshold.
+    pub onset: Option<Millis>,
+}
+
+/// Score one signal; `None` when the baseline is too thin to say anything.
+pub fn score(signal: &Signal, cfg: &RcaConfig) -> Option<SignalScore> {
+    if signal.window.is_empty() {
+        return None;
+    }
+    let weighted = signal.kind == SignalKind::ErrorRatio
+        && signal.baseline.iter().any(|s| s.value.is_finite() && s.weight.is_finite() && s.weight > 0.0);
+    if weighted {
+        binomial(signal, cfg)
+    } else {
+        continuous(signal, cfg)
+    }
+}
+
+fn persistence(n: usize, cfg: &RcaConfig) -> usize {
+    let k = (cfg.persistence_fraction * n as f64).ceil() as usize;
+    k.max(cfg.persistence_min_samples).clamp(1, n.max(1))
+}
+
+/// k-th largest (1-based) of `v`, reordering it.
+fn kth_largest(v: &mut [f64], k: usize) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    let k = k.clamp(1, v.len());
+    let idx = v.len() - k;
+    let (_, x, _) = v.select_nth_unstable_by(idx, |a, b| a.total_cmp(b));
+    *x
+}
+
+pub fn median(v: &mut [f64]) -> f64 {
+    quantile(v, 0.5)
+}
+
+/// Linear-interpolated quantile, reordering `v`.
+pub fn quantile(v: &mut [f64], q: f64) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    let pos = q.clamp(0.0, 1.0) * (v.len() - 1) as f64;
+    let lo = pos.floor() as usize;
+    let frac = pos - lo as f64;
+    let (_, a, rest) = v.select_nth_unstable_by(lo, |x, y| x.total_cmp(y));
+    let a = *a;
+    if frac == 0.0 || rest.is_empty() {
+        return a;
+    }
+    let b = rest.iter().copied().fold(f64::INFINITY, f64::min);
+    a + (b - a) * frac
+}
+
+/// Median and robust standard deviation (the larger of the MAD and IQR estimates).
+pub fn robust_location_scale(values: &mut [f64]) -> (f64, f64) {
+    if values.is_empty() {
+        return (f64::NAN, f64::NAN);
+    }
+    // One sort serves the three quantiles (the same linear interpolation as `quantile`).
+    values.sort_unstable_by(|a, b| a.total_cmp(b));
+    let q = |p: f64| {
+        let pos = p * (values.len() - 1) as f64;
+        let lo = pos.floor() as usize;
+        let hi = (lo + 1).min(values.len() - 1);
+        values[lo] + (values[hi] - values[lo]) * (pos - lo as f64)
+    };
+    let (m, q1, q3) = (q(0.5), q(0.25), q(0.75));
+    let mut dev: Vec<f64> = values.iter().map(|x| (x - m).abs()).collect();
+    let mad = median(&mut dev);
+    (m, (1.4826 * mad).max((q3 - q1) / 1.349))
+}
+
+fn continuous(signal: &Signal, cfg: &RcaConfig) -> Option<SignalScore> {
+    let mut base: Vec<f64> = signal.baseline.iter().map(|s| s.value).filter(|v| v.is_finite()).collect();
+    if base.len() < cfg.min_baseline_samples {
+        return None;
+    }
+    let (level, spread) = robust_location_scale(&mut base);
+    let scale = spread.max(cfg.min_relative_shift * level.abs()).max(1e-12);
+    let dir = signal.kind.direction();
+    let shift = |x: f64| if dir == 0.0 { (x - level).abs() } else { dir * (x - level) };
+    let mut zs = Vec::with_capacity(signal.window.len());
+    let mut onset = None;
+    for s in &signal.window {
+        let z = if s.value.is_finite() { shift(s.value) / scale } else { 0.0 };
+        if onset.is_none() && z >= cfg.threshold_z {
+            onset = Some(s.t);
+        }
+        zs.push(z);
+    }
+    let k = persistence(zs.len(), cfg);
+    let z = kth_largest(&mut zs, k);
+    let delta = z * scale;
+    let observed = if dir == 0.0 { level + delta } else { level + dir * delta };
+    Some(SignalScore { z, delta, level, observed, onset })
+}
+
+/// Signed-root deviance of `e` failures in `n` trials against ratio `p0`: approximately a
+/// standard normal under the baseline, positive when the ratio went up.
+pub fn binomial_z(e: f64, n: f64, p0: f64) -> f64 {
+    if n <= 0.0 || !(p0 > 0.0 && p0 < 1.0) {
+        return 0.0;
+    }
+    let e = e.clamp(0.0, n);
+    let term = |obs: f64, exp: f64| if obs > 0.0 { obs * (obs / exp).ln() } else { 0.0 };
+    let dev = 2.0 * (term(e, n * p0) + term(n - e, n * (1.0 - p0)));
+    let z = dev.max(0.0).sqrt();
+    if e / n >= p0 {
+        z
+    } else {
+        -z
+    }
+}
+
+fn binomial(signal: &Signal, cfg: &RcaConfig) -> Option<SignalScore> {
+    let (mut e0, mut n0, mut rows) = (0.0, 0.0, 0usize);
+    for s in &signal.baseline {
+        if s.value.is_finite() && s.weight.is_finite() && s.weight > 0.0 {
+            e0 += s.value.clamp(0.0, 1.0) * s.weight;
+            n0 += s.weight;
+            rows += 1;
+        }
+    }
+    if rows < cfg.min_baseline_samples {
+        return None;
+    }
+    // Jeffreys-style estimate, floored: zero errors in the baseline is not a zero rate.
+    let p0 = ((e0 + 0.5) / (n0 + 1.0)).max(cfg.min_error_ratio).min(0.999);
+    let mut zs = Vec::with_capacity(signal.window.len());
+    let (mut e, mut n, mut above) = (0.0, 0.0, 0usize);
+    let mut onset = None;
+    for s in &signal.window {
+        if !(s.value.is_finite() && s.weight.is_finite() && s.weight > 0.0) {
+            zs.push(0.0);
+            continue;
+        }
+        let ei = s.value.clamp(0.0, 1.0) * s.weight;
+        let z = binomial_z(ei, s.weight, p0).max(0.0);
+        if ei / s.weight > p0 {
+            above += 1;
+        }
+        if onset.is_none() && z >= cfg.threshold_z {
+            onset = Some(s.t);
+        }
+        e += ei;
+        n += s.weight;
+        zs.push(z);
+    }
+    let k = persistence(zs.len(), cfg);
+    // Counts pool: when the ratio stayed above baseline for long enough, the whole window
+    // is the evidence; otherwise only as much as the persistence rule lets through.
+    let z = if above >= k && n > 0.0 { binomial_z(e, n, p0) } else { kth_largest(&mut zs, k) };
+    let observed = if n > 0.0 { e / n } else { p0 };
+    Some(SignalScore { z, delta: observed - p0, level: p0, observed, onset })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sig(kind: SignalKind, base: &[f64], window: &[f64]) -> Signal {
+        Signal {
+            component: 0,
+            name: "s".into(),
+            kind,
+            baseline: base.iter().enumerate().map(|(i, v)| Sample::new(i as i64 * 1000, *v)).collect(),
+            window: window.iter().enumerate().map(|(i, v)| Sample::new((base.len() + i) as i64 * 1000, *v)).collect(),
+        }
+    }
+
+    #[test]
+    fn quantiles_and_scale() {
+        let mut v = vec![5.0, 1.0, 3.0, 2.0, 4.0];
+        assert_eq!(median(&mut v), 3.0);
+        assert_eq!(quantile(&mut v, 0.25), 2.0);
+        let mut v = vec![1.0, 2.0];
+        assert_eq!(median(&mut v), 1.5);
+        let mut v = vec![1.0, 1.0, 1.0, 1.0, 100.0];
+        let (m, s) = robust_location_scale(&mut v);
+        assert_eq!(m, 1.0);
+        assert_eq!(s, 0.0);
+    }
+
+    #[test]
+    fn shifts_are_scored_in_robust_sigmas_with_persistence() {
+        let cfg = RcaConfig::default();
+        let base: Vec<f64> = (0..40).map(|i| 100.0 + (i % 5) as f64).collect();
+        // Sustained shift.
+        let s = score(&sig(SignalKind::Latency, &base, &[200.0, 210.0, 205.0, 220.0]), &cfg).expect("scored");
+        assert!(s.z > 10.0, "{s:?}");
+        assert_eq!(s.onset, Some(40_000));
+        // One spike is not a shift.
+        let s = score(&sig(SignalKind::Latency, &base, &[102.0, 400.0, 101.0, 103.0]), &cfg).expect("scored");
+        assert!(s.z < cfg.threshold_z, "{s:?}");
+        // Down is not bad for latency; either way counts for Other.
+        let s = score(&sig(SignalKind::Latency, &base, &[10.0, 10.0, 10.0]), &cfg).expect("scored");
+        assert!(s.z < 0.0);
+        let s = score(&sig(SignalKind::Other, &base, &[10.0, 10.0, 10.0]), &cfg).expect("scored");
+        assert!(s.z > 3.0);
+        // A constant baseline is floored by the practical-significance rule.
+        let s = score(&sig(SignalKind::Cpu, &[1.0; 10], &[1.05, 1.05, 1.05]), &cfg).expect("scored");
+        assert!(s.z < 1.0, "{s:?}");
+        // Missing window samples carry no evidence; a thin baseline is not scored.
+        let s = score(&sig(SignalKind::Cpu, &base, &[f64::NAN, 500.0, f64::NAN]), &cfg).expect("scored");
+        assert!(s.z <= 0.0, "{s:?}");
+        assert!(score(&sig(SignalKind::Cpu, &[1.0, 2.0], &[3.0]), &cfg).is_none());
+    }
+
+    #[test]
+    fn error_ratios_use_request_counts() {
+        let cfg = RcaConfig::default();
+        let mk = |base: &[(f64, f64)], win: &[(f64, f64)]| Signal {
+            component: 0,
+            name: "errors".into(),
+            kind: SignalKind::ErrorRatio,
+            baseline: base.iter().enumerate().map(|(i, (v, w))| Sample::weighted(i as i64, *v, *w)).collect(),
+            window: win.iter().enumerate().map(|(i, (v, w))| Sample::weighted(100 + i as i64, *v, *w)).collect(),
+        };
+        let base = vec![(0.0, 135.0); 20];
+        // 2-4% errors on 135 requests a row, sustained: strong evidence.
+        let s = score(&mk(&base, &[(0.02, 134.0), (0.04, 132.0), (0.01, 139.0), (0.0, 136.0)]), &cfg).expect("scored");
+        assert!(s.z > 5.0, "{s:?}");
+        // Half of two requests failing is weak evidence.
+        let s = score(&mk(&vec![(0.0, 2.0); 20], &[(0.5, 2.0), (0.0, 2.0), (0.0, 3.0)]), &cfg).expect("scored");
+        assert!(s.z < 3.0, "{s:?}");
+        // A component that always fails does not look worse when it keeps failing.
+        let s = score(&mk(&vec![(1.0, 3.0); 20], &[(1.0, 6.0), (1.0, 6.0), (1.0, 4.0)]), &cfg).expect("scored");
+        assert!(s.z < 3.0, "{s:?}");
+        assert!((binomial_z(5.0, 100.0, 0.05)).abs() < 1e-9);
+        assert!(binomial_z(1.0, 100.0, 0.05) < -1.0);
+    }
+
+    #[test]
+    fn kinds_from_metric_names() {
+        let cases = [
+            ("frontend_latency-90", SignalKind::Latency),
+            ("cart_cpu", SignalKind::Cpu),
+            ("cart_mem", SignalKind::Memory),
+            ("cart_diskio", SignalKind::Disk),
+            ("cart_error", SignalKind::ErrorRatio),
+            ("cart_workload", SignalKind::Traffic),
+            ("cart_net_tx", SignalKind::Network),
+            ("cart_lat_90", SignalKind::Latency),
+            ("cart_whatever", SignalKind::Other),
+        ];
+        for (name, kind) in cases {
+            assert_eq!(SignalKind::from_metric_name(name), kind, "{name}");
+        }
+    }
+}
