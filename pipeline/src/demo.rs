@@ -107,7 +107,7 @@ fn notifications(alerts: &[SimAlert], t0: DateTime<Utc>) -> Vec<WebhookMessage> 
 /// The payments Deployment's four pods report p99 latency every 15 s for 20 minutes; from
 /// minute 16 one pod (the one on node-b, whose disk is filling up) slows down. As Prometheus
 /// would remote-write them: one request per minute of samples.
-fn latency_writes(t0: DateTime<Utc>) -> Vec<prompb::WriteRequest> {
+pub fn latency_writes(t0: DateTime<Utc>) -> Vec<prompb::WriteRequest> {
     let pods = ["payments-7d9f8c6b5-x2x4z", "payments-7d9f8c6b5-q8w2n", "payments-7d9f8c6b5-m4k7p", "payments-7d9f8c6b5-z9r2t"];
     let label = |name: &str, value: &str| prompb::Label { name: name.into(), value: value.into() };
     (0..20)
@@ -134,7 +134,7 @@ fn latency_writes(t0: DateTime<Utc>) -> Vec<prompb::WriteRequest> {
 
 /// Loki push bodies (JSON): the payments pods log their requests; from minute 16 the slow
 /// pod also logs database timeouts at error level. One push per minute.
-fn log_pushes(t0: DateTime<Utc>) -> Vec<serde_json::Value> {
+pub fn log_pushes(t0: DateTime<Utc>) -> Vec<serde_json::Value> {
     let pods = ["payments-7d9f8c6b5-x2x4z", "payments-7d9f8c6b5-q8w2n"];
     (0..20i64)
         .map(|minute| {
@@ -215,6 +215,12 @@ fn poll_into(consumer: &BaseConsumer, seen: &mut Seen, verbose: bool) {
                     let a = e.data;
                     if verbose && a.phase == AnomalyPhase::Started {
                         println!("  anomaly  {} {} [{}] observed {:.3}, expected {:.3}..{:.3}", &a.anomaly_id[..8], a.series, a.detectors.join(","), a.observed, a.expected_low, a.expected_high);
+                    }
+                    // Keep what the start said (an end record carries no template).
+                    let template = seen.anomalies.get(&a.anomaly_id).and_then(|old| old.labels.get("template").cloned());
+                    let mut a = a;
+                    if let Some(t) = template {
+                        a.labels.entry("template".to_string()).or_insert(t);
                     }
                     seen.anomalies.insert(a.anomaly_id.clone(), a);
                 }

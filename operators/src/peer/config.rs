@@ -28,7 +28,9 @@ pub struct PeerConfig {
     pub threshold: f64,
     /// Members needed (with every window present) before a group is judged.
     pub min_members: usize,
-    /// How long after a window ends (watermark) it is judged, for stragglers.
+    /// A window is judged once every member has moved past it; a member not heard from for
+    /// this long (processing time) is no longer waited for, and a group silent for twice
+    /// this long is forgotten.
     #[serde(with = "humantime_serde")]
     pub grace: Duration,
     /// Groups tracked at most; beyond it the least recently updated is forgotten.
@@ -45,7 +47,7 @@ impl Default for PeerConfig {
             windows: 5,
             threshold: 3.5,
             min_members: 3,
-            grace: Duration::from_secs(30),
+            grace: Duration::from_secs(300),
             max_groups: 50_000,
         }
     }

@@ -2,17 +2,18 @@
 //! job) whose recent behaviour departs from its peers'.
 //!
 //! Input: `kubesage.peer.windows`, per-member window means that the metric anomaly operator
-//! publishes keyed by group, so every member of a group meets in one partition. When the
-//! watermark passes a window's end plus `grace`, the group is judged on its last `windows`
-//! aligned windows (members with a mean in each of them) by the double-MAD detector of
+//! publishes keyed by group, so every member of a group meets in one partition. When every
+//! member has moved past a window (or fell silent for `grace`), the group is judged on its
+//! last `windows` aligned windows (members with a mean in each of them) by the double-MAD detector of
 //! augurs (robust z-scores against the peers' median, with separate spreads below and
 //! above it, so a skewed group is judged fairly). A member whose latest window is beyond
 //! `threshold` is an outlier: one `started` record, `updated` when its score reaches a new
 //! peak, `ended` at the first judged window where it is back among its peers (or absent).
 //!
-//! Determinism: a group's records depend only on its window records and the watermark
-//! positions at which windows are judged, which are the windows' ends plus `grace`; window
-//! records arriving after their window was judged are counted as late and dropped.
+//! Determinism: completeness is decided by the members' own progress (each member's
+//! windows arrive in order), so the records do not depend on how the members' partitions
+//! interleave; the watermark only gives up on silent members. A window record arriving
+//! after its window was judged is counted as late and dropped.
 
 pub mod config;
 pub mod group;
@@ -36,6 +37,7 @@ use crate::time::{duration_millis, from_millis, to_millis, Millis};
 use crate::{Collector, Operator, OperatorError, Snapshot};
 
 const SNAPSHOT_VERSION: u32 = 1;
+const UNHEARD: Millis = Millis::MIN;
 const SOURCE: &str = "kubesage/operator/peer";
 pub const DETECTOR: &str = "peer_mad";
 
@@ -47,6 +49,14 @@ struct Group {
     windows: BTreeMap<Millis, BTreeMap<String, (String, f64)>>,
     /// Windows up to this start have been judged.
     judged_through: Option<Millis>,
+    /// Latest window start each member reported. A member's windows arrive in order (one
+    /// task emits them, to one partition), so a later one means its earlier ones are in.
+    #[serde(default)]
+    progress: BTreeMap<String, Millis>,
+    /// Processing time (tick) each member was last heard from; `UNHEARD` until the next
+    /// tick stamps it. Reset on restore: a restart is not a member's silence.
+    #[serde(default)]
+    heard: BTreeMap<String, Millis>,
     episodes: BTreeMap<String, Episode>,
     last_update: Millis,
 }
@@ -72,6 +82,8 @@ pub struct PeerOutliers {
     cfg: PeerConfig,
     window: Millis,
     grace: Millis,
+    /// Latest processing-time tick (not state).
+    now: Option<Millis>,
     /// (cluster, group) -> state.
     groups: BTreeMap<(String, String), Group>,
     counters: PeerCounters,
@@ -96,7 +108,7 @@ impl PeerOutliers {
     pub fn new(cfg: PeerConfig) -> Self {
         let window = duration_millis(cfg.window).max(1000);
         let grace = duration_millis(cfg.grace);
-        PeerOutliers { cfg, window, grace, groups: BTreeMap::new(), counters: PeerCounters::default() }
+        PeerOutliers { cfg, window, grace, now: None, groups: BTreeMap::new(), counters: PeerCounters::default() }
     }
 
     pub fn counters(&self) -> PeerCounters {
@@ -176,6 +188,33 @@ impl PeerOutliers {
         g.judged_through = Some(start);
         let keep_from = start - (cfg.windows as Millis - 2) * window;
         g.windows.retain(|&s, _| s >= keep_from);
+        // Members that left (no window in the span) stop being waited for.
+        g.progress.retain(|_, &mut latest| latest >= keep_from - window);
+        let progress = &g.progress;
+        g.heard.retain(|m, _| progress.contains_key(m));
+    }
+
+    /// Judge the group's windows that are complete, oldest first. Window `w` is complete
+    /// when every member that reported `w` or the window before it has reported a later
+    /// one, or has not been heard from for `grace` of processing time. The windows of one
+    /// group come from many partitions at different speeds (a backlog after a restart
+    /// spreads them over many minutes of event time), so no watermark can tell.
+    fn judge_ready(&mut self, key: &(String, String), out: &mut Collector) {
+        let (window, grace, now) = (self.window, self.grace, self.now);
+        loop {
+            let Some(g) = self.groups.get(key) else { return };
+            let next = g.windows.keys().copied().find(|&s| g.judged_through.is_none_or(|j| s > j));
+            let Some(w) = next else { return };
+            let gone = |m: &String| {
+                let heard = g.heard.get(m).copied().unwrap_or(UNHEARD);
+                heard != UNHEARD && now.is_some_and(|n| n - heard >= grace)
+            };
+            let waiting = g.progress.iter().any(|(m, &latest)| latest >= w - window && latest <= w && !gone(m));
+            if waiting {
+                return;
+            }
+            self.close(key, w, out);
+        }
     }
 
     fn evict_if_full(&mut self) {
@@ -220,7 +259,7 @@ impl Operator for PeerOutliers {
     type In = PeerWindow;
     const NAME: &'static str = "peer";
 
-    fn on_event(&mut self, e: Envelope<PeerWindow>, _out: &mut Collector) {
+    fn on_event(&mut self, e: Envelope<PeerWindow>, out: &mut Collector) {
         let start = to_millis(&e.data.window_start);
         let key = (e.cluster.clone(), e.data.group.clone());
         if !e.data.mean.is_finite() || self.groups.get(&key).and_then(|g| g.judged_through).is_some_and(|j| start <= j) {
@@ -231,24 +270,34 @@ impl Operator for PeerOutliers {
             self.evict_if_full();
         }
         self.counters.windows += 1;
-        let g = self.groups.entry(key).or_insert_with(|| Group { name: e.data.name.clone(), labels: e.data.labels.clone(), ..Group::default() });
+        let g = self.groups.entry(key.clone()).or_insert_with(|| Group { name: e.data.name.clone(), labels: e.data.labels.clone(), ..Group::default() });
         g.last_update = g.last_update.max(start);
+        let latest = g.progress.entry(e.data.member.clone()).or_insert(start);
+        *latest = (*latest).max(start);
+        g.heard.insert(e.data.member.clone(), self.now.unwrap_or(UNHEARD));
         g.windows.entry(start).or_default().insert(e.data.member, (e.data.series, e.data.mean));
+        self.judge_ready(&key, out);
     }
 
-    fn on_watermark(&mut self, watermark: DateTime<Utc>, out: &mut Collector) {
-        let wm = to_millis(&watermark);
-        let due: Vec<((String, String), Millis)> = self
-            .groups
-            .iter()
-            .flat_map(|(k, g)| g.windows.keys().filter(|&&s| s + self.window + self.grace <= wm && g.judged_through.is_none_or(|j| s > j)).map(move |&s| (k.clone(), s)))
-            .collect();
-        for (key, start) in due {
-            self.close(&key, start, out);
+    /// Event time plays no part in when windows are judged (see `judge_ready`).
+    fn on_watermark(&mut self, _watermark: DateTime<Utc>, _out: &mut Collector) {}
+
+    fn on_tick(&mut self, now: DateTime<Utc>, out: &mut Collector) {
+        let now = to_millis(&now);
+        self.now = Some(now);
+        for g in self.groups.values_mut() {
+            for heard in g.heard.values_mut().filter(|h| **h == UNHEARD) {
+                *heard = now;
+            }
         }
-        // Groups that stopped reporting: their open outliers end, their state goes.
-        let idle_after = self.window * (self.cfg.windows as Millis + 1) + self.grace;
-        let idle: Vec<(String, String)> = self.groups.iter().filter(|(_, g)| g.last_update.saturating_add(idle_after) < wm).map(|(k, _)| k.clone()).collect();
+        let keys: Vec<(String, String)> = self.groups.keys().cloned().collect();
+        for key in &keys {
+            self.judge_ready(key, out);
+        }
+        // Groups none of whose members was heard from for twice `grace`: their open outliers
+        // end, their state goes.
+        let idle: Vec<(String, String)> =
+            self.groups.iter().filter(|(_, g)| g.heard.values().all(|&h| h != UNHEARD && now - h >= 2 * self.grace)).map(|(k, _)| k.clone()).collect();
         for key in idle {
             if let Some(mut g) = self.groups.remove(&key) {
                 let end = g.last_update + self.window;
@@ -269,6 +318,10 @@ impl Operator for PeerOutliers {
         let state: State = snapshot.decode(SNAPSHOT_VERSION)?;
         self.groups = state.groups.into_iter().collect();
         self.counters = state.counters;
+        // A restart is not silence: every member counts as heard from at the next tick.
+        for g in self.groups.values_mut() {
+            g.heard.values_mut().for_each(|h| *h = UNHEARD);
+        }
         Ok(())
     }
 }
