@@ -16,6 +16,9 @@ use prometheus_client::metrics::gauge::Gauge;
 pub struct SeriesLabel {
     pub signal: String,
     pub series: String,
+    /// `peer` for a peer-group outlier, else `own` (judged against its own history): one
+    /// series can have both at once.
+    pub baseline: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -76,7 +79,8 @@ impl Observers {
             topics::ANOMALIES => {
                 if let Ok(e) = serde_json::from_slice::<Envelope<Anomaly>>(payload) {
                     let a = e.data;
-                    let label = SeriesLabel { signal: label_value(&a.signal), series: label_value(&a.series) };
+                    let baseline = if a.detectors.iter().any(|d| d == "peer_mad") { "peer" } else { "own" };
+                    let label = SeriesLabel { signal: label_value(&a.signal), series: label_value(&a.series), baseline: baseline.to_string() };
                     let value = (a.phase != AnomalyPhase::Ended).then_some(a.score);
                     self.anomalies.set(label, value);
                 }
@@ -115,7 +119,7 @@ impl PartialOrd for SeriesLabel {
 
 impl Ord for SeriesLabel {
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        (&self.signal, &self.series).cmp(&(&other.signal, &other.series))
+        (&self.signal, &self.series, &self.baseline).cmp(&(&other.signal, &other.series, &other.baseline))
     }
 }
 
