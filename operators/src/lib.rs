@@ -12,5 +12,6 @@ pub mod logs;
 pub mod operator;
 pub mod planner;
 pub mod time;
+pub mod topology;
 
 pub use operator::{Collector, ConfigIssue, Emitted, Operator, OperatorError, Snapshot};
