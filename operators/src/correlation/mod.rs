@@ -23,6 +23,8 @@ pub mod signal;
 mod state;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_graph;
 
 use chrono::{DateTime, Utc};
 use kubesage_schemas::topics;

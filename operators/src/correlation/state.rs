@@ -438,11 +438,12 @@ impl State {
             }
         }
         dst.overflow += src.overflow;
+        // The absorbed incident's keys close with it: a later signal of that component
+        // that the failure does not explain opens its own incident.
         for k in &src.keys {
             let sk = scoped(&src.cluster, k);
             if self.open_keys.get(&sk).map(String::as_str) == Some(from) {
-                self.open_keys.insert(sk, into.to_string());
-                dst.keys.insert(k.clone());
+                self.open_keys.remove(&sk);
             }
         }
         dst.started = dst.started.min(src.started);

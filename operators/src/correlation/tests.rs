@@ -12,7 +12,7 @@ use proptest::prelude::*;
 use super::*;
 use crate::time::from_millis;
 
-const T0: i64 = 1_700_000_000_000;
+pub(super) const T0: i64 = 1_700_000_000_000;
 
 pub(crate) fn alert(cluster: &str, secs: i64, status: AlertStatus, labels: &[(&str, &str)]) -> Envelope<Signal> {
     let labels: BTreeMap<String, String> = labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
@@ -35,11 +35,11 @@ pub(crate) fn alert(cluster: &str, secs: i64, status: AlertStatus, labels: &[(&s
     signal::from_alert(Envelope::new(id, "test", t, fp, cluster, data))
 }
 
-fn wm(secs: i64) -> DateTime<Utc> {
+pub(super) fn wm(secs: i64) -> DateTime<Utc> {
     from_millis(T0 + secs * 1000)
 }
 
-fn cfg() -> CorrelationConfig {
+pub(super) fn cfg() -> CorrelationConfig {
     CorrelationConfig {
         session_gap: Duration::from_secs(60),
         max_duration: Duration::from_secs(600),
@@ -63,7 +63,7 @@ fn run(events: &[Envelope<Signal>], final_wm: i64) -> Vec<Envelope<Incident>> {
 }
 
 /// Last published state per incident.
-fn last_states(records: &[Envelope<Incident>]) -> BTreeMap<String, Incident> {
+pub(super) fn last_states(records: &[Envelope<Incident>]) -> BTreeMap<String, Incident> {
     records.iter().map(|r| (r.data.incident_id.clone(), r.data.clone())).collect()
 }
 
@@ -241,7 +241,7 @@ fn run_streaming(events: &[Envelope<Signal>], fast_path: bool) -> Vec<(String, S
 }
 
 /// Feed `events` in batches at the given cut points, with a watermark after each batch.
-fn run_batched(events: &[Envelope<Signal>], cuts: &[usize], restore_at: Option<usize>) -> Vec<(String, String)> {
+pub(super) fn run_batched(events: &[Envelope<Signal>], cuts: &[usize], restore_at: Option<usize>) -> Vec<(String, String)> {
     let mut op = Correlator::new(cfg());
     let mut out = Collector::default();
     let mut emitted = Vec::new();

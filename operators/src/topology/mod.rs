@@ -11,7 +11,7 @@
 
 pub mod graph;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 use std::collections::BTreeMap;
 
