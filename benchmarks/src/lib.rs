@@ -4,3 +4,4 @@
 
 pub mod loghub;
 pub mod nab;
+pub mod storm;

@@ -4,6 +4,7 @@
 //!
 //!   cargo run --release -p kubesage-benchmarks --bin quality -- nab
 //!   cargo run --release -p kubesage-benchmarks --bin quality -- loghub
+//!   cargo run --release -p kubesage-benchmarks --bin quality -- storm [--input FILE --truth FILE]
 
 use std::process::ExitCode;
 
@@ -21,12 +22,16 @@ enum Bench {
     Nab(kubesage_benchmarks::nab::Args),
     /// Loghub-2.0 2k: the log template miner, scored with GA, FGA, PA, FTA.
     Loghub(kubesage_benchmarks::loghub::Args),
+    /// Alert storms (generated, or replayed from files): the correlation operator's grouping
+    /// scored against the faults behind the alerts, next to Alertmanager's grouping.
+    Storm(kubesage_benchmarks::storm::Args),
 }
 
 fn main() -> ExitCode {
     let result = match Cli::parse().bench {
         Bench::Nab(args) => kubesage_benchmarks::nab::run(args),
         Bench::Loghub(args) => kubesage_benchmarks::loghub::run(args),
+        Bench::Storm(args) => kubesage_benchmarks::storm::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

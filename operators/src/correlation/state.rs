@@ -1,6 +1,5 @@
 //! The correlator's state and its transitions. Plain data, serialisable as the snapshot.
 
-use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet};
 
 use kubesage_schemas::alert::Severity;
@@ -27,8 +26,8 @@ pub(super) struct State {
     members: BTreeMap<String, String>,
     /// `cluster/key` -> incident id, for keys of incidents whose session is open.
     open_keys: BTreeMap<String, String>,
-    /// `cluster/component` -> member -> class, for every firing member placed on a component.
-    failing: BTreeMap<String, BTreeMap<String, FailureClass>>,
+    /// `cluster/component` -> member -> mark, for every firing member placed on a component.
+    failing: BTreeMap<String, BTreeMap<String, Mark>>,
     /// `cluster/fingerprint` -> recent status changes of the alert.
     flaps: BTreeMap<String, Flap>,
     /// `cluster/fingerprint` -> latest record of a flapping alert held back.
@@ -39,6 +38,13 @@ pub(super) struct State {
     /// nothing is due at all). `None`: unknown, recompute.
     #[serde(skip)]
     pub(super) next_check: Option<Millis>,
+}
+
+/// A firing signal on a component: its class, and since when it fires.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+struct Mark {
+    class: FailureClass,
+    since: Millis,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -288,7 +294,7 @@ impl State {
 
     /// Open or join the incident a new signal belongs to.
     fn place_new(&mut self, cluster: &str, record_id: &str, p: Placed, t: Millis, cfg: &CorrelationConfig, topo: &Topology) -> bool {
-        let (anchor, inhibited_by) = self.anchor(cluster, &p, cfg, topo, 1);
+        let (anchor, inhibited_by) = self.anchor(cluster, &p, t, cfg, topo);
         let mut keys: Vec<String> = match &anchor {
             Some(c) => vec![component_key(c)],
             None => p.label_keys.clone(),
@@ -332,9 +338,8 @@ impl State {
 
     /// Where a signal belongs on the graph: a failing node for the signals of its pods, a
     /// failing dependency for its callers' symptoms, else its own component. The second
-    /// value names the component that absorbed it. `extra` counts the signal itself when it
-    /// is not yet marked failing.
-    fn anchor(&self, cluster: &str, p: &Placed, cfg: &CorrelationConfig, topo: &Topology, extra: usize) -> (Option<String>, Option<String>) {
+    /// value names the component that absorbed it.
+    fn anchor(&self, cluster: &str, p: &Placed, t: Millis, cfg: &CorrelationConfig, topo: &Topology) -> (Option<String>, Option<String>) {
         if cfg.inhibit_by_node && p.class != FailureClass::Node {
             if let Some(nk) = p.node.as_deref().map(node_key) {
                 if p.component.as_deref() != Some(nk.as_str()) && self.node_failing(cluster, &nk) {
@@ -344,8 +349,7 @@ impl State {
         }
         let Some(c) = &p.component else { return (None, None) };
         if cfg.inhibit_by_dependency && cfg.symptom_classes.contains(&p.class) {
-            let own = self.failing.get(&scoped(cluster, c)).map_or(0, BTreeMap::len) + extra;
-            if let Some(d) = self.failing_dependency(cluster, c, own, cfg, topo) {
+            if let Some(d) = self.failing_dependency(cluster, c, (t, t), cfg, topo) {
                 return (Some(d.clone()), Some(d));
             }
         }
@@ -353,14 +357,17 @@ impl State {
     }
 
     fn node_failing(&self, cluster: &str, nk: &str) -> bool {
-        self.failing.get(&scoped(cluster, nk)).is_some_and(|m| m.values().any(|c| *c == FailureClass::Node))
+        self.failing.get(&scoped(cluster, nk)).is_some_and(|m| m.values().any(|m| m.class == FailureClass::Node))
     }
 
-    /// The failing dependency of `c` that best explains its symptoms: one with signals of a
-    /// cause class first, then the one with most firing signals, then the nearest. A
-    /// dependency showing only symptoms itself explains a caller only when it fails at
-    /// least as much (`own` signals).
-    fn failing_dependency(&self, cluster: &str, c: &str, own: usize, cfg: &CorrelationConfig, topo: &Topology) -> Option<String> {
+    /// The failing dependency of `c` that best explains its symptoms, which showed during
+    /// `during`: only a dependency with a signal that started within `session_gap` of them
+    /// counts (failures far apart in time are not one failure). One with signals of a cause
+    /// class wins, the one with most signals first, then the nearest; else the deepest one
+    /// showing symptoms (the callers above it fail because it does).
+    fn failing_dependency(&self, cluster: &str, c: &str, during: (Millis, Millis), cfg: &CorrelationConfig, topo: &Topology) -> Option<String> {
+        let gap = duration_millis(cfg.session_gap);
+        let near = |m: &Mark| m.since >= during.0.saturating_sub(gap) && m.since <= during.1.saturating_add(gap);
         let mut best: Option<(Rank, String)> = None;
         for n in call_nodes(cluster, c, topo) {
             for (d, hops) in topo.dependencies(cluster, &n) {
@@ -368,12 +375,10 @@ impl State {
                 if dc == c {
                     continue;
                 }
-                let Some(m) = self.failing.get(&scoped(cluster, &dc)).filter(|m| !m.is_empty()) else { continue };
-                let cause = m.values().any(|cl| !cfg.symptom_classes.contains(cl));
-                if !cause && m.len() < own.max(1) {
-                    continue;
-                }
-                let rank = (cause, m.len(), Reverse(hops));
+                let Some(marks) = self.failing.get(&scoped(cluster, &dc)).filter(|m| m.values().any(near)) else { continue };
+                let cause = marks.values().any(|m| !cfg.symptom_classes.contains(&m.class));
+                let hops = i64::from(hops);
+                let rank = if cause { (true, marks.len(), -hops) } else { (false, 0, hops) };
                 if best.as_ref().is_none_or(|(r, k)| rank > *r || (rank == *r && dc < *k)) {
                     best = Some((rank, dc));
                 }
@@ -408,8 +413,7 @@ impl State {
             }
             let symptoms_only = inc.members.values().all(|m| cfg.symptom_classes.contains(&m.class));
             if let (None, Some(c), true, true) = (&target, &inc.component, symptoms_only, cfg.inhibit_by_dependency) {
-                let own = self.failing.get(&scoped(&cluster, c)).map_or(0, BTreeMap::len);
-                target = self.failing_dependency(&cluster, c, own, cfg, topo);
+                target = self.failing_dependency(&cluster, c, (inc.started, inc.last_alert), cfg, topo);
             }
             let Some(by) = target else { continue };
             match self.incident_of_component(&cluster, &by) {
@@ -487,7 +491,9 @@ impl State {
         }
         if member.active() {
             if let Some(c) = &member.component {
-                self.failing.entry(scoped(cluster, c)).or_default().insert(p.member.clone(), member.class);
+                let marks = self.failing.entry(scoped(cluster, c)).or_default();
+                let since = marks.get(&p.member).map_or(t, |m| m.since);
+                marks.insert(p.member.clone(), Mark { class: member.class, since });
             }
         } else {
             unmark(&mut self.failing, cluster, &member, &p.member);
@@ -503,12 +509,12 @@ impl State {
     }
 }
 
-/// How well a failing dependency explains a caller: has cause-class signals, firing
-/// signals, nearness.
-type Rank = (bool, usize, Reverse<u32>);
+/// How well a failing dependency explains a caller: has cause-class signals, then (with
+/// cause) most signals and nearest, (without) deepest.
+type Rank = (bool, usize, i64);
 
 /// Forget a member's mark on its component.
-fn unmark(failing: &mut BTreeMap<String, BTreeMap<String, FailureClass>>, cluster: &str, m: &Member, member: &str) {
+fn unmark(failing: &mut BTreeMap<String, BTreeMap<String, Mark>>, cluster: &str, m: &Member, member: &str) {
     if let Some(c) = &m.component {
         let ck = scoped(cluster, c);
         if let Some(marks) = failing.get_mut(&ck) {

@@ -128,21 +128,26 @@ fn a_failing_dependency_absorbs_its_callers_symptoms() {
 }
 
 #[test]
-fn symptoms_alone_go_to_the_deepest_component_that_fails_at_least_as_much() {
+fn symptoms_alone_go_to_the_deepest_component_failing_at_the_same_time() {
     let latency = |svc: &'static str, i: &'static str| [("alertname", "HighLatency"), ("namespace", "shop"), ("service", svc), ("route", i)];
-    let events = with(
-        &shop(),
-        vec![
-            alert("c1", 0, F, &latency("web", "a")),
-            alert("c1", 1, F, &latency("cart", "a")),
-            alert("c1", 2, F, &latency("cart", "b")),
-            alert("c1", 30, F, &latency("redis", "a")), // one symptom under cart's two: not cart's cause
-        ],
-    );
-    let live = live(&run_all(events, 60));
-    let mut got: Vec<(String, u32)> = live.iter().map(|i| (i.component.clone().unwrap_or_default(), i.alert_count)).collect();
-    got.sort();
-    assert_eq!(got, vec![("Deployment/shop/cart".to_string(), 3), ("StatefulSet/shop/redis".to_string(), 1)]);
+    let components = |redis_at: i64| {
+        let events = with(
+            &shop(),
+            vec![
+                alert("c1", 0, F, &latency("web", "a")),
+                alert("c1", 1, F, &latency("cart", "a")),
+                alert("c1", 2, F, &latency("cart", "b")),
+                alert("c1", redis_at, F, &latency("redis", "a")),
+            ],
+        );
+        let mut got: Vec<(String, u32)> = live(&run_all(events, redis_at + 60)).iter().map(|i| (i.component.clone().unwrap_or_default(), i.alert_count)).collect();
+        got.sort();
+        got
+    };
+    // redis slows down with them: its callers' symptoms are its own.
+    assert_eq!(components(30), vec![("StatefulSet/shop/redis".to_string(), 4)]);
+    // redis slows down long after (more than the session gap): unrelated.
+    assert_eq!(components(200), vec![("Deployment/shop/cart".to_string(), 3), ("StatefulSet/shop/redis".to_string(), 1)]);
 }
 
 #[test]
