@@ -84,6 +84,9 @@ pub struct Args {
     /// Also print, per storm, every incident with the faults of its alerts.
     #[arg(long)]
     pub detail: bool,
+    /// Write the last record of every incident (JSON lines) of the first storm here.
+    #[arg(long)]
+    pub incidents: Option<PathBuf>,
 }
 
 /// One storm, ready to replay.
@@ -115,7 +118,11 @@ pub fn run(args: Args) -> Result<(), String> {
     let (mut ours_all, mut base_all) = (Vec::new(), Vec::new());
     for case in &cases {
         let replayed = replay_order(&case.alerts);
-        let (predicted, incidents) = correlate(&cfg, case, &replayed, args.lateness);
+        let (predicted, incidents, records) = correlate(&cfg, case, &replayed, args.lateness);
+        if let (Some(p), true) = (&args.incidents, std::ptr::eq(case, &cases[0])) {
+            let body: String = records.iter().filter_map(|r| serde_json::to_string(r).ok()).map(|l| l + "\n").collect();
+            std::fs::write(p, body).map_err(|e| format!("{}: {e}", p.display()))?;
+        }
         let ours = score::score(&case.truth, &predicted, incidents);
         if args.detail {
             for line in detail(case, &predicted) {
@@ -285,7 +292,7 @@ pub fn replay_order(alerts: &[PostableAlert]) -> Vec<Replayed> {
 
 /// Feed the topology and the alerts to the correlator; fingerprint -> incident, and the
 /// number of incidents it published (not counting those merged into another).
-fn correlate(cfg: &CorrelationConfig, case: &Case, replayed: &[Replayed], lateness: Duration) -> (BTreeMap<String, String>, usize) {
+fn correlate(cfg: &CorrelationConfig, case: &Case, replayed: &[Replayed], lateness: Duration) -> (BTreeMap<String, String>, usize, Vec<Incident>) {
     let mut op = Correlator::new(cfg.clone());
     let mut out = Collector::default();
     let mut records: Vec<Envelope<Incident>> = Vec::new();
@@ -318,7 +325,8 @@ fn correlate(cfg: &CorrelationConfig, case: &Case, replayed: &[Replayed], latene
             assigned.entry(a.fingerprint.clone()).or_insert_with(|| name.clone());
         }
     }
-    (assigned, live.len())
+    let n = live.len();
+    (assigned, n, last.into_values().collect())
 }
 
 /// The record the collector would publish for this notification, received at its time.

@@ -47,6 +47,13 @@ struct Mark {
     since: Millis,
 }
 
+impl Mark {
+    /// Started within `gap` of the span `during`.
+    fn near(&self, during: (Millis, Millis), gap: Millis) -> bool {
+        self.since >= during.0.saturating_sub(gap) && self.since <= during.1.saturating_add(gap)
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct Flap {
     status: AlertStatus,
@@ -342,7 +349,7 @@ impl State {
     fn anchor(&self, cluster: &str, p: &Placed, t: Millis, cfg: &CorrelationConfig, topo: &Topology) -> (Option<String>, Option<String>) {
         if cfg.inhibit_by_node && p.class != FailureClass::Node {
             if let Some(nk) = p.node.as_deref().map(node_key) {
-                if p.component.as_deref() != Some(nk.as_str()) && self.node_failing(cluster, &nk) {
+                if p.component.as_deref() != Some(nk.as_str()) && self.node_failing(cluster, &nk, (t, t), cfg) {
                     return (Some(nk.clone()), Some(nk));
                 }
             }
@@ -356,18 +363,20 @@ impl State {
         (Some(c.clone()), None)
     }
 
-    fn node_failing(&self, cluster: &str, nk: &str) -> bool {
-        self.failing.get(&scoped(cluster, nk)).is_some_and(|m| m.values().any(|m| m.class == FailureClass::Node))
+    /// The node failed within `session_gap` of `during` (and still fails).
+    fn node_failing(&self, cluster: &str, nk: &str, during: (Millis, Millis), cfg: &CorrelationConfig) -> bool {
+        let gap = duration_millis(cfg.session_gap);
+        self.failing.get(&scoped(cluster, nk)).is_some_and(|m| m.values().any(|m| m.class == FailureClass::Node && m.near(during, gap)))
     }
 
     /// The failing dependency of `c` that best explains its symptoms, which showed during
     /// `during`: only a dependency with a signal that started within `session_gap` of them
-    /// counts (failures far apart in time are not one failure). One with signals of a cause
-    /// class wins, the one with most signals first, then the nearest; else the deepest one
-    /// showing symptoms (the callers above it fail because it does).
+    /// counts (failures far apart in time are not one failure). One with such signals of a
+    /// cause class wins, the one with most of them first, then the nearest; else the
+    /// deepest one showing symptoms (the callers above it fail because it does).
     fn failing_dependency(&self, cluster: &str, c: &str, during: (Millis, Millis), cfg: &CorrelationConfig, topo: &Topology) -> Option<String> {
         let gap = duration_millis(cfg.session_gap);
-        let near = |m: &Mark| m.since >= during.0.saturating_sub(gap) && m.since <= during.1.saturating_add(gap);
+        let near = |m: &Mark| m.near(during, gap);
         let mut best: Option<(Rank, String)> = None;
         for n in call_nodes(cluster, c, topo) {
             for (d, hops) in topo.dependencies(cluster, &n) {
@@ -375,10 +384,17 @@ impl State {
                 if dc == c {
                     continue;
                 }
-                let Some(marks) = self.failing.get(&scoped(cluster, &dc)).filter(|m| m.values().any(near)) else { continue };
-                let cause = marks.values().any(|m| !cfg.symptom_classes.contains(&m.class));
+                let Some(marks) = self.failing.get(&scoped(cluster, &dc)) else { continue };
+                let (mut near_any, mut causes) = (false, 0);
+                for m in marks.values().filter(|m| near(m)) {
+                    near_any = true;
+                    causes += usize::from(!cfg.symptom_classes.contains(&m.class));
+                }
+                if !near_any {
+                    continue;
+                }
                 let hops = i64::from(hops);
-                let rank = if cause { (true, marks.len(), -hops) } else { (false, 0, hops) };
+                let rank = if causes > 0 { (true, causes, -hops) } else { (false, 0, hops) };
                 if best.as_ref().is_none_or(|(r, k)| rank > *r || (rank == *r && dc < *k)) {
                     best = Some((rank, dc));
                 }
@@ -407,7 +423,7 @@ impl State {
             let nodes: BTreeSet<Option<&String>> = inc.members.values().map(|m| m.node.as_ref()).collect();
             if let ([Some(n)], true, true) = (nodes.iter().copied().collect::<Vec<_>>().as_slice(), cfg.inhibit_by_node, inc.members.values().all(|m| m.class != FailureClass::Node)) {
                 let nk = node_key(n);
-                if self.node_failing(&cluster, &nk) {
+                if self.node_failing(&cluster, &nk, (inc.started, inc.last_alert), cfg) {
                     target = Some(nk);
                 }
             }
@@ -421,6 +437,69 @@ impl State {
                 _ => {}
             }
         }
+        self.reanchor(b, cfg, topo);
+    }
+
+    /// Symptoms absorbed by a dependency move when a better explanation showed up since
+    /// (a dependency with more or causal signals, e.g. the root cause alerting after a
+    /// bystander did).
+    fn reanchor(&mut self, b: Millis, cfg: &CorrelationConfig, topo: &Topology) {
+        if !cfg.inhibit_by_dependency {
+            return;
+        }
+        let ids: Vec<String> = self.incidents.values().filter(|i| i.session_open && i.merged_into.is_none()).map(|i| i.id.clone()).collect();
+        for id in ids {
+            let Some(inc) = self.incidents.get(&id) else { continue };
+            let cluster = inc.cluster.clone();
+            let mut best_of: BTreeMap<(&str, Millis), Option<String>> = BTreeMap::new();
+            let mut moves = Vec::new();
+            for (fp, m) in &inc.members {
+                let (Some(by), Some(c)) = (m.inhibited_by.as_deref(), m.component.as_deref()) else { continue };
+                if split_key(by).0 == "Node" || !cfg.symptom_classes.contains(&m.class) {
+                    continue;
+                }
+                let best = best_of.entry((c, m.starts_at)).or_insert_with(|| self.failing_dependency(&cluster, c, (m.starts_at, m.starts_at), cfg, topo));
+                let Some(best) = best.as_ref().filter(|d| d.as_str() != by) else { continue };
+                if let Some(into) = self.incident_of_component(&cluster, best).filter(|into| *into != id) {
+                    moves.push((fp.clone(), best.clone(), into));
+                }
+            }
+            for (fp, by, into) in moves {
+                self.move_member(&id, &into, &fp, &by, b, cfg);
+            }
+        }
+    }
+
+    fn move_member(&mut self, from: &str, into: &str, fp: &str, by: &str, b: Millis, cfg: &CorrelationConfig) {
+        let Some(src) = self.incidents.get_mut(from) else { return };
+        let Some(mut m) = src.members.remove(fp) else { return };
+        let cluster = src.cluster.clone();
+        src.refresh_resolution();
+        src.dirty = true;
+        if src.members.is_empty() && src.overflow == 0 {
+            for k in &src.keys {
+                let sk = scoped(&cluster, k);
+                if self.open_keys.get(&sk).map(String::as_str) == Some(from) {
+                    self.open_keys.remove(&sk);
+                }
+            }
+            src.session_open = false;
+            src.merged_into = Some(into.to_string());
+            src.resolved_at = Some(b.max(src.updated));
+            src.updated = src.updated.max(b);
+        }
+        let mk = scoped(&cluster, fp);
+        m.inhibited_by = Some(by.to_string());
+        let Some(dst) = self.incidents.get_mut(into) else { return };
+        if dst.members.len() < cfg.max_members {
+            dst.members.insert(fp.to_string(), m);
+            self.members.insert(mk, into.to_string());
+        } else {
+            dst.overflow += 1;
+            self.members.remove(&mk);
+        }
+        dst.refresh_resolution();
+        dst.dirty = true;
     }
 
     fn merge(&mut self, from: &str, into: &str, by: &str, b: Millis, cfg: &CorrelationConfig) {
@@ -510,7 +589,7 @@ impl State {
 }
 
 /// How well a failing dependency explains a caller: has cause-class signals, then (with
-/// cause) most signals and nearest, (without) deepest.
+/// cause) most cause signals and nearest, (without) deepest.
 type Rank = (bool, usize, i64);
 
 /// Forget a member's mark on its component.
