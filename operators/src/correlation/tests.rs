@@ -228,7 +228,7 @@ fn arb_disordered_events() -> impl Strategy<Value = Vec<Envelope<Signal>>> {
 }
 
 /// One by one, a watermark a second behind each event, with or without the fast path.
-fn run_streaming(events: &[Envelope<Signal>], fast_path: bool) -> Vec<(String, String)> {
+pub(super) fn run_streaming(events: &[Envelope<Signal>], fast_path: bool) -> Vec<(String, String)> {
     let mut op = Correlator::new(cfg());
     op.fast_path = fast_path;
     let mut out = Collector::default();

@@ -11,7 +11,7 @@ use kubesage_schemas::topology::{TopologyOp, TopologyUpdate};
 use kubesage_schemas::Envelope;
 use proptest::prelude::*;
 
-use super::tests::{alert, cfg, last_states, run_batched, wm, T0};
+use super::tests::{alert, cfg, last_states, run_batched, run_streaming, wm, T0};
 use super::*;
 use crate::time::from_millis;
 use crate::topology::tests::{oref, pod, service};
@@ -148,6 +148,53 @@ fn symptoms_alone_go_to_the_deepest_component_failing_at_the_same_time() {
     assert_eq!(components(30), vec![("StatefulSet/shop/redis".to_string(), 4)]);
     // redis slows down long after (more than the session gap): unrelated.
     assert_eq!(components(200), vec![("Deployment/shop/cart".to_string(), 3), ("StatefulSet/shop/redis".to_string(), 1)]);
+}
+
+#[test]
+fn absorbed_symptoms_move_to_a_better_explanation() {
+    let errors = |svc: &'static str, r: &'static str| [("alertname", "HighErrorRate"), ("namespace", "shop"), ("service", svc), ("route", r)];
+    let crash = |pod: &'static str| [("alertname", "KubePodCrashLooping"), ("namespace", "shop"), ("pod", pod)];
+    let events = with(
+        &shop(),
+        vec![
+            // A bystander: payments (which web also calls) has one unrelated crash.
+            alert("c1", 0, F, &crash("payments-7d9f8b6c5d-hjklm")),
+            // web's errors come first and can only be blamed on payments...
+            alert("c1", 5, F, &errors("web", "a")),
+            alert("c1", 6, F, &errors("web", "b")),
+            // ... until cart crashes on both pods (and web calls cart too).
+            alert("c1", 12, F, &crash("cart-5b7c9d8f4-xzqwv")),
+            alert("c1", 13, F, &crash("cart-5b7c9d8f4-bcdfg")),
+            alert("c1", 15, F, &errors("cart", "a")),
+        ],
+    );
+    let records = run_all(events, 60);
+    let live = live(&records);
+    let by_component: BTreeMap<String, &Incident> = live.iter().map(|i| (i.component.clone().unwrap_or_default(), i)).collect();
+    let cart = by_component["Deployment/shop/cart"];
+    assert_eq!(cart.alert_count, 5, "{live:#?}");
+    assert!(cart.alerts.iter().filter(|a| a.labels.get("service").is_some_and(|s| s == "web")).all(|a| a.inhibited_by.as_deref() == Some("Deployment/shop/cart")));
+    assert_eq!(by_component["Deployment/shop/payments"].alert_count, 1);
+    // web's errors were published in the payments incident first, then moved.
+    assert!(records.iter().any(|r| r.data.component.as_deref() == Some("Deployment/shop/payments") && r.data.alert_count == 3));
+}
+
+#[test]
+fn a_node_absorbs_only_what_fails_with_it() {
+    let events = with(
+        &shop(),
+        vec![
+            alert("c1", 0, F, &[("alertname", "KubeNodeNotReady"), ("node", "n1")]),
+            alert("c1", 20, F, &[("alertname", "KubePodNotReady"), ("namespace", "shop"), ("pod", "cart-5b7c9d8f4-xzqwv")]),
+            // Long after the node went down (more than the session gap), still NotReady: a
+            // new problem of a pod on it is its own.
+            alert("c1", 400, F, &[("alertname", "ContainerHighCPUUsage"), ("namespace", "shop"), ("pod", "payments-7d9f8b6c5d-hjklm")]),
+        ],
+    );
+    let live = live(&run_all(events, 500));
+    let mut got: Vec<(String, u32)> = live.iter().map(|i| (i.component.clone().unwrap_or_default(), i.alert_count)).collect();
+    got.sort();
+    assert_eq!(got, vec![("Deployment/shop/payments".to_string(), 1), ("Node//n1".to_string(), 2)]);
 }
 
 #[test]
@@ -331,6 +378,11 @@ proptest! {
     fn with_topology_any_batching_gives_the_same_incidents(events in arb_graph_events(), cuts in prop::collection::vec(0usize..80, 0..8)) {
         let one_by_one: Vec<usize> = (1..=events.len()).collect();
         prop_assert_eq!(run_batched(&events, &one_by_one, None), run_batched(&events, &cuts, None));
+    }
+
+    #[test]
+    fn with_topology_the_watermark_fast_path_changes_nothing(events in arb_graph_events()) {
+        prop_assert_eq!(run_streaming(&events, true), run_streaming(&events, false));
     }
 
     #[test]
