@@ -128,7 +128,37 @@ impl CorrelationConfig {
         if self.flap_window.is_zero() {
             issues.push(ConfigIssue::new(p("flap_window"), "must be greater than 0"));
         }
+        if self.symptom_classes.contains(&FailureClass::Node) {
+            issues.push(ConfigIssue::new(p("symptom_classes"), "`node` is a cause, not a symptom (nodes absorb their pods' signals through inhibit_by_node)"));
+        }
         issues.extend(self.topology.validate(&p("topology")));
         issues
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn validation_names_every_bad_field() {
+        let cases: Vec<(CorrelationConfig, Vec<&str>)> = vec![
+            (CorrelationConfig::default(), vec![]),
+            (CorrelationConfig { flap_threshold: 1, flap_window: Duration::ZERO, ..CorrelationConfig::default() }, vec!["c.flap_threshold", "c.flap_window"]),
+            (CorrelationConfig { symptom_classes: vec![FailureClass::Latency, FailureClass::Node], ..CorrelationConfig::default() }, vec!["c.symptom_classes"]),
+            (CorrelationConfig { topology: TopologyConfig { max_hops: 0, ..TopologyConfig::default() }, ..CorrelationConfig::default() }, vec!["c.topology.max_hops"]),
+        ];
+        for (cfg, want) in cases {
+            let got: Vec<String> = cfg.validate("c").into_iter().map(|i| i.path).collect();
+            assert_eq!(got, want);
+        }
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected() {
+        assert!(serde_json::from_str::<CorrelationConfig>(r#"{"flap_treshold": 3}"#).is_err());
+        let ok: CorrelationConfig = serde_json::from_str(r#"{"symptom_classes": ["latency"], "k8s_events": "join", "topology": {"calls": [{"from": "shop/web", "to": "shop/cart"}]}}"#).expect("parses");
+        assert_eq!(ok.k8s_events, SignalPolicy::Join);
+        assert_eq!(ok.topology.calls.len(), 1);
     }
 }

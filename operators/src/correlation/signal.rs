@@ -271,3 +271,31 @@ pub fn component_of_call_node(cluster: &str, n: &str, topo: &Topology) -> String
     }
     n.to_string()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::FailureClass::{self, *};
+
+    #[test]
+    fn failure_classes_of_common_alerts_and_reasons() {
+        let cases: [(&str, bool, FailureClass); 14] = [
+            ("KubeNodeNotReady", true, Node),
+            ("NodeNotReady", true, Node),
+            ("KubeletDown", true, Node),
+            ("NodeFilesystemSpaceFillingUp", true, Resource),
+            ("KubePodNotReady", false, Availability),
+            ("KubePodCrashLooping", false, Availability),
+            ("BackOff", false, Availability),
+            ("KubeDeploymentReplicasMismatch", false, Availability),
+            ("CPUThrottlingHigh", false, Resource),
+            ("container_memory_working_set_bytes", false, Resource),
+            ("HighLatency", false, Latency),
+            ("http_request_duration_seconds", false, Latency),
+            ("HighErrorRate", false, Errors),
+            ("Watchdog", false, Other),
+        ];
+        for (name, on_node, want) in cases {
+            assert_eq!(FailureClass::of(name, on_node), want, "{name}");
+        }
+    }
+}

@@ -30,6 +30,8 @@ pub(super) struct State {
     failing: BTreeMap<String, BTreeMap<String, Mark>>,
     /// `cluster/fingerprint` -> recent status changes of the alert.
     flaps: BTreeMap<String, Flap>,
+    /// `(since, cluster/fingerprint)` of every watched alert: who settles first.
+    flap_order: BTreeSet<(Millis, String)>,
     /// `cluster/fingerprint` -> latest record of a flapping alert held back.
     held: BTreeMap<String, Envelope<Signal>>,
     pub(super) watermark: Option<Millis>,
@@ -142,7 +144,7 @@ impl State {
             }
         });
         let window = duration_millis(cfg.flap_window);
-        let flaps = self.flaps.values().map(|f| f.since.saturating_add(window)).min();
+        let flaps = self.flap_order.first().map(|(since, _)| since.saturating_add(window));
         buffered.into_iter().chain(incidents).chain(flaps).min()
     }
 
@@ -257,7 +259,11 @@ impl State {
                 if f.status != status {
                     f.status = status;
                     f.changes.push(t);
-                    f.since = f.since.max(t);
+                    if t > f.since {
+                        self.flap_order.remove(&(f.since, mk.to_string()));
+                        self.flap_order.insert((t, mk.to_string()));
+                        f.since = t;
+                    }
                 }
                 f.changes.retain(|c| *c >= t.saturating_sub(window));
                 f.changes.len() >= cfg.flap_threshold as usize
@@ -265,6 +271,7 @@ impl State {
             None => {
                 if self.flaps.len() < cfg.max_flap_tracked {
                     self.flaps.insert(mk.to_string(), Flap { status, changes: Vec::new(), since: t });
+                    self.flap_order.insert((t, mk.to_string()));
                 }
                 false
             }
@@ -275,7 +282,14 @@ impl State {
     /// through (if still firing), a member stops being held as firing.
     fn settle_flaps(&mut self, b: Millis, cfg: &CorrelationConfig, topo: &mut Topology) {
         let window = duration_millis(cfg.flap_window);
-        let settled: Vec<String> = self.flaps.iter().filter(|(_, f)| f.since.saturating_add(window) < b).map(|(k, _)| k.clone()).collect();
+        let mut settled = Vec::new();
+        while let Some((since, mk)) = self.flap_order.first().cloned() {
+            if since.saturating_add(window) >= b {
+                break;
+            }
+            self.flap_order.pop_first();
+            settled.push(mk);
+        }
         for mk in settled {
             self.flaps.remove(&mk);
             if let Some(e) = self.held.remove(&mk) {
@@ -415,13 +429,15 @@ impl State {
     /// Fold open incidents into the incident of what explains them: all signals on pods of
     /// a failing node, or only symptoms of a component with a failing dependency.
     fn absorb(&mut self, b: Millis, cfg: &CorrelationConfig, topo: &Topology) {
+        let nodes_failing = cfg.inhibit_by_node && self.failing.values().any(|marks| marks.values().any(|m| m.class == FailureClass::Node));
         let ids: Vec<String> = self.incidents.values().filter(|i| i.session_open && i.merged_into.is_none()).map(|i| i.id.clone()).collect();
         for id in ids {
             let Some(inc) = self.incidents.get(&id).filter(|i| i.session_open && i.merged_into.is_none() && !i.members.is_empty()) else { continue };
             let cluster = inc.cluster.clone();
             let mut target = None;
-            let nodes: BTreeSet<Option<&String>> = inc.members.values().map(|m| m.node.as_ref()).collect();
-            if let ([Some(n)], true, true) = (nodes.iter().copied().collect::<Vec<_>>().as_slice(), cfg.inhibit_by_node, inc.members.values().all(|m| m.class != FailureClass::Node)) {
+            // On one node, and not about the node itself.
+            let node = inc.members.values().next().and_then(|m| m.node.as_ref()).filter(|n| inc.members.values().all(|m| m.node.as_ref() == Some(*n) && m.class != FailureClass::Node));
+            if let (Some(n), true) = (node, nodes_failing) {
                 let nk = node_key(n);
                 if self.node_failing(&cluster, &nk, (inc.started, inc.last_alert), cfg) {
                     target = Some(nk);
