@@ -2,7 +2,7 @@
 //! and how one signal is placed on the topology: its component (owner root, node or
 //! service), the node it runs on, and its failure class.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use kubesage_schemas::alert::{Alert, Severity};
 use kubesage_schemas::alertmanager::AlertStatus;
@@ -89,6 +89,29 @@ impl FailureClass {
     }
 }
 
+/// Memo of [`FailureClass::of`] (a pure function of the name; alert names repeat), bounded.
+#[derive(Debug, Default)]
+pub struct ClassCache {
+    by_name: [HashMap<String, FailureClass>; 2],
+}
+
+impl ClassCache {
+    const MAX: usize = 4096;
+
+    pub fn of(&mut self, name: &str, on_node: bool) -> FailureClass {
+        let map = &mut self.by_name[usize::from(on_node)];
+        if let Some(c) = map.get(name) {
+            return *c;
+        }
+        let c = FailureClass::of(name, on_node);
+        if map.len() >= Self::MAX {
+            map.clear();
+        }
+        map.insert(name.to_string(), c);
+        c
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum SignalKind {
@@ -122,11 +145,11 @@ pub struct Placed {
 
 /// Place a signal; `None` for records the correlator does not take (topology updates,
 /// ignored kinds, Normal events).
-pub fn place(e: &Envelope<Signal>, topo: &Topology, cfg: &CorrelationConfig) -> Option<Placed> {
+pub fn place(e: &Envelope<Signal>, topo: &Topology, cfg: &CorrelationConfig, classes: &mut ClassCache) -> Option<Placed> {
     match &e.data {
         Signal::Topology(_) => None,
         Signal::Alert(a) => {
-            let mut p = from_labels(&e.cluster, &a.labels, &a.alertname, topo, cfg);
+            let mut p = from_labels(&e.cluster, &a.labels, &a.alertname, topo, cfg, classes);
             p.member = a.fingerprint.clone();
             p.status = a.status;
             p.severity = a.severity;
@@ -138,7 +161,7 @@ pub fn place(e: &Envelope<Signal>, topo: &Topology, cfg: &CorrelationConfig) -> 
                 return None;
             }
             let metric = an.labels.get("__name__").map(String::as_str).unwrap_or(&an.series);
-            let mut p = from_labels(&e.cluster, &an.labels, metric, topo, cfg);
+            let mut p = from_labels(&e.cluster, &an.labels, metric, topo, cfg, classes);
             p.member = format!("anomaly:{}", an.anomaly_id);
             p.kind = SignalKind::Anomaly;
             p.status = if an.phase == AnomalyPhase::Ended { AlertStatus::Resolved } else { AlertStatus::Firing };
@@ -176,7 +199,7 @@ pub fn place(e: &Envelope<Signal>, topo: &Topology, cfg: &CorrelationConfig) -> 
                 name: ev.reason.clone(),
                 severity: Severity::Warning,
                 starts_at: to_millis(&ev.observed_at),
-                class: FailureClass::of(&ev.reason, r.kind == "Node"),
+                class: classes.of(&ev.reason, r.kind == "Node"),
                 component: Some(component),
                 node,
                 label_keys: Vec::new(),
@@ -190,7 +213,7 @@ pub fn place(e: &Envelope<Signal>, topo: &Topology, cfg: &CorrelationConfig) -> 
 /// Alert or anomaly labels on the topology. With topology the component is the owner root
 /// of the pod (or the workload, or the roots a Service selects); without, the same names
 /// are derived from the labels, so the two agree when topology arrives later.
-fn from_labels(cluster: &str, labels: &BTreeMap<String, String>, name: &str, topo: &Topology, cfg: &CorrelationConfig) -> Placed {
+fn from_labels(cluster: &str, labels: &BTreeMap<String, String>, name: &str, topo: &Topology, cfg: &CorrelationConfig, classes: &mut ClassCache) -> Placed {
     let ns = keys::namespace(labels).unwrap_or("");
     let pod = keys::label(labels, &["pod", "pod_name", "k8s_pod_name"]);
     let mut node = keys::node(labels).map(str::to_string);
@@ -218,6 +241,8 @@ fn from_labels(cluster: &str, labels: &BTreeMap<String, String>, name: &str, top
     if on_node {
         component = node.as_deref().map(node_key);
     }
+    // Only needed when nothing names a component (then only a namespace key can apply).
+    let label_keys = if component.is_none() { keys::keys_of(labels, &cfg.group_by) } else { Vec::new() };
     Placed {
         member: String::new(),
         kind: SignalKind::Alert,
@@ -226,10 +251,10 @@ fn from_labels(cluster: &str, labels: &BTreeMap<String, String>, name: &str, top
         severity: Severity::None,
         starts_at: 0,
         labels: labels.clone(),
-        class: FailureClass::of(name, on_node),
+        class: classes.of(name, on_node),
         component,
         node,
-        label_keys: keys::keys_of(labels, &cfg.group_by),
+        label_keys,
         may_open: true,
     }
 }

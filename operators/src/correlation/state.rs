@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::config::CorrelationConfig;
 use super::keys;
-use super::signal::{call_nodes, component_of_call_node, place, FailureClass, Placed, Signal, SignalKind};
+use super::signal::{call_nodes, component_of_call_node, place, ClassCache, FailureClass, Placed, Signal, SignalKind};
 use super::{OUTPUT, SOURCE};
 use crate::time::{duration_millis, from_millis, to_millis, Millis};
 use crate::topology::{node_key, split_key, Topology};
@@ -36,6 +36,9 @@ pub(super) struct State {
     held: BTreeMap<String, Envelope<Signal>>,
     pub(super) watermark: Option<Millis>,
     pub(super) last_boundary: Option<Millis>,
+    /// Cache, not state.
+    #[serde(skip)]
+    classes: ClassCache,
     /// Cache, not state: no boundary work is due before this watermark (`Millis::MAX`:
     /// nothing is due at all). `None`: unknown, recompute.
     #[serde(skip)]
@@ -220,7 +223,7 @@ impl State {
             topo.apply(&e.cluster, u);
             return false;
         }
-        let Some(p) = place(&e, topo, cfg) else { return false };
+        let Some(p) = place(&e, topo, cfg, &mut self.classes) else { return false };
         let t = to_millis(&e.time);
         let mk = scoped(&e.cluster, &p.member);
         let flapping = p.kind == SignalKind::Alert && self.observe_flap(&mk, p.status, t, cfg);
@@ -293,7 +296,7 @@ impl State {
         for mk in settled {
             self.flaps.remove(&mk);
             if let Some(e) = self.held.remove(&mk) {
-                if let Some(p) = place(&e, topo, cfg).filter(|p| p.status == AlertStatus::Firing) {
+                if let Some(p) = place(&e, topo, cfg, &mut self.classes).filter(|p| p.status == AlertStatus::Firing) {
                     let t = to_millis(&e.time);
                     self.place_new(&e.cluster, &e.id, p, t, cfg, topo);
                 }
@@ -430,30 +433,45 @@ impl State {
     /// a failing node, or only symptoms of a component with a failing dependency.
     fn absorb(&mut self, b: Millis, cfg: &CorrelationConfig, topo: &Topology) {
         let nodes_failing = cfg.inhibit_by_node && self.failing.values().any(|marks| marks.values().any(|m| m.class == FailureClass::Node));
-        let ids: Vec<String> = self.incidents.values().filter(|i| i.session_open && i.merged_into.is_none()).map(|i| i.id.clone()).collect();
-        for id in ids {
-            let Some(inc) = self.incidents.get(&id).filter(|i| i.session_open && i.merged_into.is_none() && !i.members.is_empty()) else { continue };
-            let cluster = inc.cluster.clone();
+        // Decide on the state as it is, then merge (a target merged meanwhile is followed).
+        let mut merges = Vec::new();
+        for inc in self.incidents.values().filter(|i| i.session_open && i.merged_into.is_none() && !i.members.is_empty()) {
             let mut target = None;
-            // On one node, and not about the node itself.
-            let node = inc.members.values().next().and_then(|m| m.node.as_ref()).filter(|n| inc.members.values().all(|m| m.node.as_ref() == Some(*n) && m.class != FailureClass::Node));
-            if let (Some(n), true) = (node, nodes_failing) {
-                let nk = node_key(n);
-                if self.node_failing(&cluster, &nk, (inc.started, inc.last_alert), cfg) {
+            if nodes_failing {
+                // On one node, and not about the node itself.
+                let node = inc.members.values().next().and_then(|m| m.node.as_ref()).filter(|n| inc.members.values().all(|m| m.node.as_ref() == Some(*n) && m.class != FailureClass::Node));
+                if let Some(nk) = node.map(|n| node_key(n)).filter(|nk| self.node_failing(&inc.cluster, nk, (inc.started, inc.last_alert), cfg)) {
                     target = Some(nk);
                 }
             }
-            let symptoms_only = inc.members.values().all(|m| cfg.symptom_classes.contains(&m.class));
-            if let (None, Some(c), true, true) = (&target, &inc.component, symptoms_only, cfg.inhibit_by_dependency) {
-                target = self.failing_dependency(&cluster, c, (inc.started, inc.last_alert), cfg, topo);
+            if let (None, Some(c), true) = (&target, &inc.component, cfg.inhibit_by_dependency) {
+                if inc.members.values().all(|m| cfg.symptom_classes.contains(&m.class)) {
+                    target = self.failing_dependency(&inc.cluster, c, (inc.started, inc.last_alert), cfg, topo);
+                }
             }
             let Some(by) = target else { continue };
-            match self.incident_of_component(&cluster, &by) {
-                Some(into) if into != id => self.merge(&id, &into, &by, b, cfg),
-                _ => {}
+            if let Some(into) = self.incident_of_component(&inc.cluster, &by).filter(|into| *into != inc.id) {
+                merges.push((inc.id.clone(), into, by));
+            }
+        }
+        for (from, into, by) in merges {
+            let into = self.final_incident(into);
+            if into != from {
+                self.merge(&from, &into, &by, b, cfg);
             }
         }
         self.reanchor(b, cfg, topo);
+    }
+
+    /// Where an incident's members are now: itself, or the incident it was merged into.
+    fn final_incident(&self, mut id: String) -> String {
+        for _ in 0..64 {
+            match self.incidents.get(&id).and_then(|i| i.merged_into.clone()) {
+                Some(next) => id = next,
+                None => break,
+            }
+        }
+        id
     }
 
     /// Symptoms absorbed by a dependency move when a better explanation showed up since
@@ -463,25 +481,25 @@ impl State {
         if !cfg.inhibit_by_dependency {
             return;
         }
-        let ids: Vec<String> = self.incidents.values().filter(|i| i.session_open && i.merged_into.is_none()).map(|i| i.id.clone()).collect();
-        for id in ids {
-            let Some(inc) = self.incidents.get(&id) else { continue };
-            let cluster = inc.cluster.clone();
+        let mut moves = Vec::new();
+        for inc in self.incidents.values().filter(|i| i.session_open && i.merged_into.is_none()) {
             let mut best_of: BTreeMap<(&str, Millis), Option<String>> = BTreeMap::new();
-            let mut moves = Vec::new();
             for (fp, m) in &inc.members {
                 let (Some(by), Some(c)) = (m.inhibited_by.as_deref(), m.component.as_deref()) else { continue };
                 if split_key(by).0 == "Node" || !cfg.symptom_classes.contains(&m.class) {
                     continue;
                 }
-                let best = best_of.entry((c, m.starts_at)).or_insert_with(|| self.failing_dependency(&cluster, c, (m.starts_at, m.starts_at), cfg, topo));
+                let best = best_of.entry((c, m.starts_at)).or_insert_with(|| self.failing_dependency(&inc.cluster, c, (m.starts_at, m.starts_at), cfg, topo));
                 let Some(best) = best.as_ref().filter(|d| d.as_str() != by) else { continue };
-                if let Some(into) = self.incident_of_component(&cluster, best).filter(|into| *into != id) {
-                    moves.push((fp.clone(), best.clone(), into));
+                if let Some(into) = self.incident_of_component(&inc.cluster, best).filter(|into| *into != inc.id) {
+                    moves.push((inc.id.clone(), into, fp.clone(), best.clone()));
                 }
             }
-            for (fp, by, into) in moves {
-                self.move_member(&id, &into, &fp, &by, b, cfg);
+        }
+        for (from, into, fp, by) in moves {
+            let into = self.final_incident(into);
+            if into != from {
+                self.move_member(&from, &into, &fp, &by, b, cfg);
             }
         }
     }
