@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use kubesage_operators::correlation::{CorrelationConfig, Correlator};
+use kubesage_operators::correlation::{signal, CorrelationConfig, Correlator, Signal};
 use kubesage_operators::time::from_millis;
 use kubesage_operators::{Collector, Operator};
 use kubesage_schemas::alert::{Alert, Severity};
@@ -13,7 +13,7 @@ use kubesage_schemas::ids::{alert_fingerprint, stable_id};
 use kubesage_schemas::Envelope;
 
 /// `n` alerts over `workloads` workloads of 4 pods, fired and resolved over an hour.
-fn storm(n: usize, workloads: usize) -> Vec<Envelope<Alert>> {
+fn storm(n: usize, workloads: usize) -> Vec<Envelope<Signal>> {
     let t0 = 1_700_000_000_000i64;
     let mut out = Vec::with_capacity(n);
     for i in 0..n {
@@ -39,12 +39,12 @@ fn storm(n: usize, workloads: usize) -> Vec<Envelope<Alert>> {
             group_key: None,
             via: "bench".into(),
         };
-        out.push(Envelope::new(stable_id(&[&fp, &i.to_string()]), "bench", from_millis(t), fp, "c1", alert));
+        out.push(signal::from_alert(Envelope::new(stable_id(&[&fp, &i.to_string()]), "bench", from_millis(t), fp, "c1", alert)));
     }
     out
 }
 
-fn run(events: &[Envelope<Alert>]) -> usize {
+fn run(events: &[Envelope<Signal>]) -> usize {
     let mut op = Correlator::new(CorrelationConfig::default());
     let mut out = Collector::default();
     let mut emitted = 0;

@@ -7,3 +7,4 @@ pub mod nab;
 pub mod petshop;
 pub mod rcaeval;
 pub mod rcasim;
+pub mod storm;

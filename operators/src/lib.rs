@@ -14,5 +14,6 @@ pub mod peer;
 pub mod planner;
 pub mod rca;
 pub mod time;
+pub mod topology;
 
 pub use operator::{Collector, ConfigIssue, Emitted, Operator, OperatorError, Snapshot};

@@ -2,8 +2,9 @@ use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::alertmanager::{AlertStatus, LabelSet};
+use crate::alertmanager::{AlertStatus, LabelSet, PostableAlert};
 use crate::envelope::Payload;
+use crate::ids::{alert_fingerprint, stable_id};
 
 /// One alert, as it lands on `kubesage.alerts` (one record per Alertmanager alert).
 /// Identity is the Alertmanager fingerprint; the envelope id additionally covers status
@@ -28,6 +29,38 @@ pub struct Alert {
     pub group_key: Option<String>,
     /// Which receiver delivered it (`webhook:<receiver>` or `api`).
     pub via: String,
+}
+
+impl Alert {
+    /// An alert of `POST /api/v2/alerts` received at `now`, by Alertmanager's rules: a
+    /// missing startsAt is now, an endsAt not after now resolves. Returns the record id
+    /// (fingerprint, status and times: retries de-duplicate, a resolve does not) and the alert.
+    pub fn from_postable(a: &PostableAlert, now: DateTime<Utc>) -> (String, Alert) {
+        let fingerprint = alert_fingerprint(a.labels.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        let starts_at = a.starts_at.unwrap_or(now);
+        let status = match a.ends_at {
+            Some(e) if e <= now => AlertStatus::Resolved,
+            _ => AlertStatus::Firing,
+        };
+        // Prometheus re-sends firing alerts with a moving endsAt: it is not part of a
+        // firing alert's identity.
+        let ends_at = (status == AlertStatus::Resolved).then_some(a.ends_at).flatten();
+        let id = stable_id(&["alert", "api", &fingerprint, status.as_str(), &starts_at.to_rfc3339(), &ends_at.map(|t| t.to_rfc3339()).unwrap_or_default()]);
+        let alert = Alert {
+            fingerprint,
+            status,
+            alertname: a.labels.get("alertname").cloned().unwrap_or_default(),
+            severity: Severity::from_label(a.labels.get("severity").map(String::as_str)),
+            labels: a.labels.clone(),
+            annotations: a.annotations.clone(),
+            starts_at,
+            ends_at,
+            generator_url: a.generator_url.clone(),
+            group_key: None,
+            via: "api".into(),
+        };
+        (id, alert)
+    }
 }
 
 impl Payload for Alert {

@@ -36,6 +36,34 @@ pub struct Incident {
     pub alerts: Vec<IncidentAlert>,
     /// Increments with every published state.
     pub revision: u32,
+    /// Component the incident is anchored on (`Kind/namespace/name`: an owner root, a
+    /// node or a service), when the topology placed it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub component: Option<String>,
+    /// Failure class of the component's own signals (`node`, `availability`, `resource`,
+    /// `latency`, `errors`, `other`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure_class: Option<String>,
+    /// Members absorbed along the graph (pods of a failing node, callers of a failing
+    /// dependency).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub inhibited_count: u32,
+    /// Kubernetes events and anomalies folded in (also counted in `alert_count`).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub event_count: u32,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub anomaly_count: u32,
+    /// Set on the last record of an incident absorbed into another one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merged_into: Option<String>,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -53,6 +81,15 @@ pub struct IncidentAlert {
     pub severity: Severity,
     pub starts_at: DateTime<Utc>,
     pub labels: BTreeMap<String, String>,
+    /// `k8s-event` or `anomaly` for members that are not alerts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signal: Option<String>,
+    /// Component whose failure absorbed this member.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inhibited_by: Option<String>,
+    /// Held by the flapping guard.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub flapping: bool,
 }
 
 impl Payload for Incident {

@@ -7,6 +7,7 @@
 //!   cargo run --release -p kubesage-benchmarks --bin quality -- petshop
 //!   cargo run --release -p kubesage-benchmarks --bin quality -- rca-sim
 //!   cargo run --release -p kubesage-benchmarks --bin quality -- rcaeval DIR
+//!   cargo run --release -p kubesage-benchmarks --bin quality -- storm [--input FILE --truth FILE]
 
 use std::process::ExitCode;
 
@@ -30,6 +31,9 @@ enum Bench {
     RcaSim(kubesage_benchmarks::rcasim::Args),
     /// Any directory in the RCAEval RE1 layout, scored like rca-sim.
     Rcaeval(kubesage_benchmarks::rcaeval::Args),
+    /// Alert storms (generated, or replayed from files): the correlation operator's grouping
+    /// scored against the faults behind the alerts, next to Alertmanager's grouping.
+    Storm(kubesage_benchmarks::storm::Args),
 }
 
 fn main() -> ExitCode {
@@ -39,6 +43,7 @@ fn main() -> ExitCode {
         Bench::Petshop(args) => kubesage_benchmarks::petshop::run(args),
         Bench::RcaSim(args) => kubesage_benchmarks::rcasim::run(args),
         Bench::Rcaeval(args) => kubesage_benchmarks::rcaeval::run(args),
+        Bench::Storm(args) => kubesage_benchmarks::storm::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

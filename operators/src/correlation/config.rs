@@ -2,6 +2,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use super::signal::FailureClass;
+use crate::topology::TopologyConfig;
 use crate::ConfigIssue;
 
 /// How alerts are drawn together into incidents.
@@ -28,6 +30,36 @@ pub struct CorrelationConfig {
     pub max_listed_alerts: usize,
     /// Members tracked per incident; alerts beyond it are counted but not tracked.
     pub max_members: usize,
+    /// The graph the correlator keeps from `kubesage.topology` records in its input, and
+    /// call edges known in advance.
+    pub topology: TopologyConfig,
+    /// Failure classes that are symptoms: a failing dependency in the call graph absorbs
+    /// its callers' signals of these classes.
+    pub symptom_classes: Vec<FailureClass>,
+    /// A NotReady (or otherwise failing) node absorbs the signals of the pods on it.
+    pub inhibit_by_node: bool,
+    /// A failing dependency absorbs its callers' symptom signals.
+    pub inhibit_by_dependency: bool,
+    /// An alert that changed between firing and resolved `flap_threshold` times within
+    /// `flap_window` is flapping: it is held (re-opens no incident, resolves none) until
+    /// it has been steady for `flap_window`.
+    #[serde(with = "humantime_serde")]
+    pub flap_window: Duration,
+    pub flap_threshold: u32,
+    /// Alerts whose flapping history is kept; beyond it new alerts are not watched.
+    pub max_flap_tracked: usize,
+    /// Kubernetes Warning events: `open` incidents, only `join` them, or `ignore` them.
+    pub k8s_events: SignalPolicy,
+    /// Anomalies: `open` incidents, only `join` them, or `ignore` them.
+    pub anomalies: SignalPolicy,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SignalPolicy {
+    Open,
+    Join,
+    Ignore,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -49,6 +81,15 @@ impl Default for CorrelationConfig {
             group_by: vec![GroupKind::Workload, GroupKind::Node, GroupKind::Service],
             max_listed_alerts: 50,
             max_members: 2000,
+            topology: TopologyConfig::default(),
+            symptom_classes: vec![FailureClass::Latency, FailureClass::Errors],
+            inhibit_by_node: true,
+            inhibit_by_dependency: true,
+            flap_window: Duration::from_secs(30 * 60),
+            flap_threshold: 4,
+            max_flap_tracked: 100_000,
+            k8s_events: SignalPolicy::Open,
+            anomalies: SignalPolicy::Join,
         }
     }
 }
@@ -81,6 +122,43 @@ impl CorrelationConfig {
         if self.max_members == 0 {
             issues.push(ConfigIssue::new(p("max_members"), "must be greater than 0"));
         }
+        if self.flap_threshold < 2 {
+            issues.push(ConfigIssue::new(p("flap_threshold"), "must be at least 2 (a resolve and a re-fire are one normal cycle)"));
+        }
+        if self.flap_window.is_zero() {
+            issues.push(ConfigIssue::new(p("flap_window"), "must be greater than 0"));
+        }
+        if self.symptom_classes.contains(&FailureClass::Node) {
+            issues.push(ConfigIssue::new(p("symptom_classes"), "`node` is a cause, not a symptom (nodes absorb their pods' signals through inhibit_by_node)"));
+        }
+        issues.extend(self.topology.validate(&p("topology")));
         issues
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn validation_names_every_bad_field() {
+        let cases: Vec<(CorrelationConfig, Vec<&str>)> = vec![
+            (CorrelationConfig::default(), vec![]),
+            (CorrelationConfig { flap_threshold: 1, flap_window: Duration::ZERO, ..CorrelationConfig::default() }, vec!["c.flap_threshold", "c.flap_window"]),
+            (CorrelationConfig { symptom_classes: vec![FailureClass::Latency, FailureClass::Node], ..CorrelationConfig::default() }, vec!["c.symptom_classes"]),
+            (CorrelationConfig { topology: TopologyConfig { max_hops: 0, ..TopologyConfig::default() }, ..CorrelationConfig::default() }, vec!["c.topology.max_hops"]),
+        ];
+        for (cfg, want) in cases {
+            let got: Vec<String> = cfg.validate("c").into_iter().map(|i| i.path).collect();
+            assert_eq!(got, want);
+        }
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected() {
+        assert!(serde_json::from_str::<CorrelationConfig>(r#"{"flap_treshold": 3}"#).is_err());
+        let ok: CorrelationConfig = serde_json::from_str(r#"{"symptom_classes": ["latency"], "k8s_events": "join", "topology": {"calls": [{"from": "shop/web", "to": "shop/cart"}]}}"#).expect("parses");
+        assert_eq!(ok.k8s_events, SignalPolicy::Join);
+        assert_eq!(ok.topology.calls.len(), 1);
     }
 }

@@ -1,5 +1,15 @@
-//! Alert correlation, first version: alerts of one cluster are drawn into incidents by
-//! correlation keys (workload, node, service) inside an event-time session window.
+//! Alert correlation: alerts, Kubernetes events and anomalies of one cluster are drawn
+//! into incidents inside an event-time session window.
+//!
+//! Second version: when the topology is known (`kubesage.topology` records in the input,
+//! call edges from configuration) a signal is placed on its component — the owner root of
+//! its pod, its workload, the roots its Service selects, or its node — and incidents are
+//! keyed by that component, with the failure class of its signals. Inhibition follows the
+//! graph: a failing (NotReady) node absorbs the signals of the pods on it, and a failing
+//! dependency absorbs its callers' symptom signals (latency, errors), also when those came
+//! first (their incident is merged, its last record naming `merged_into`). A flapping alert
+//! is held: it re-opens no incident and does not resolve its incident until it settles.
+//! Without topology, the label keys of the first version (workload, node, service) apply.
 //!
 //! Determinism: events are buffered and applied in event-time order once the watermark
 //! passes them, and incident changes are published only at boundaries aligned to multiples
@@ -9,28 +19,34 @@
 
 pub mod config;
 pub mod keys;
+pub mod signal;
 mod state;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_graph;
 
 use chrono::{DateTime, Utc};
-use kubesage_schemas::alert::Alert;
 use kubesage_schemas::topics;
 use kubesage_schemas::Envelope;
+use serde::{Deserialize, Serialize};
 
-pub use config::{CorrelationConfig, GroupKind};
+pub use config::{CorrelationConfig, GroupKind, SignalPolicy};
+pub use signal::{FailureClass, Signal};
 use state::State;
 
 use crate::time::{duration_millis, to_millis};
+use crate::topology::Topology;
 use crate::{Collector, Operator, OperatorError, Snapshot};
 
-const SNAPSHOT_VERSION: u32 = 1;
+const SNAPSHOT_VERSION: u32 = 2;
 pub const SOURCE: &str = "kubesage/operator/correlate";
 
 pub struct Correlator {
     cfg: CorrelationConfig,
     interval: i64,
     state: State,
+    topology: Topology,
     /// Off only in tests that check the fast path changes nothing.
     fast_path: bool,
 }
@@ -38,7 +54,13 @@ pub struct Correlator {
 impl Correlator {
     pub fn new(cfg: CorrelationConfig) -> Self {
         let interval = duration_millis(cfg.emit_interval).max(1);
-        Correlator { cfg, interval, state: State::default(), fast_path: true }
+        let topology = Topology::new(cfg.topology.clone());
+        Correlator { cfg, interval, state: State::default(), topology, fast_path: true }
+    }
+
+    /// The graph as the correlator knows it.
+    pub fn topology(&self) -> &Topology {
+        &self.topology
     }
 
     /// Incidents currently tracked (open, or resolved but still in their session).
@@ -68,7 +90,7 @@ impl Correlator {
             if b > wm {
                 break;
             }
-            self.state.process_boundary(b, &self.cfg, out);
+            self.state.process_boundary(b, &self.cfg, &mut self.topology, out);
             last = b;
         }
         self.state.last_boundary = Some(last);
@@ -76,10 +98,10 @@ impl Correlator {
 }
 
 impl Operator for Correlator {
-    type In = Alert;
+    type In = Signal;
     const NAME: &'static str = "correlate";
 
-    fn on_event(&mut self, event: Envelope<Alert>, _out: &mut Collector) {
+    fn on_event(&mut self, event: Envelope<Signal>, _out: &mut Collector) {
         let due = to_millis(&event.time).div_euclid(self.interval) * self.interval + self.interval;
         if let Some(next) = &mut self.state.next_check {
             *next = (*next).min(due);
@@ -115,13 +137,28 @@ impl Operator for Correlator {
 
     fn snapshot(&self) -> Snapshot {
         // State is plain data (maps with string/integer keys): encoding cannot fail.
-        Snapshot::of(SNAPSHOT_VERSION, &self.state).unwrap_or(Snapshot { version: SNAPSHOT_VERSION, state: serde_json::Value::Null })
+        let saved = SavedRef { state: &self.state, topology: self.topology.to_value() };
+        Snapshot::of(SNAPSHOT_VERSION, &saved).unwrap_or(Snapshot { version: SNAPSHOT_VERSION, state: serde_json::Value::Null })
     }
 
     fn restore(&mut self, snapshot: Snapshot) -> Result<(), OperatorError> {
-        self.state = snapshot.decode(SNAPSHOT_VERSION)?;
+        let saved: Saved = snapshot.decode(SNAPSHOT_VERSION)?;
+        self.topology.restore_value(saved.topology)?;
+        self.state = saved.state;
         Ok(())
     }
+}
+
+#[derive(Serialize)]
+struct SavedRef<'a> {
+    state: &'a State,
+    topology: serde_json::Value,
+}
+
+#[derive(Deserialize)]
+struct Saved {
+    state: State,
+    topology: serde_json::Value,
 }
 
 /// Output topic of the correlator.

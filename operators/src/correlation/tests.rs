@@ -12,9 +12,9 @@ use proptest::prelude::*;
 use super::*;
 use crate::time::from_millis;
 
-const T0: i64 = 1_700_000_000_000;
+pub(super) const T0: i64 = 1_700_000_000_000;
 
-pub(crate) fn alert(cluster: &str, secs: i64, status: AlertStatus, labels: &[(&str, &str)]) -> Envelope<Alert> {
+pub(crate) fn alert(cluster: &str, secs: i64, status: AlertStatus, labels: &[(&str, &str)]) -> Envelope<Signal> {
     let labels: BTreeMap<String, String> = labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
     let fp = alert_fingerprint(labels.iter().map(|(k, v)| (k.as_str(), v.as_str())));
     let t = from_millis(T0 + secs * 1000);
@@ -32,14 +32,14 @@ pub(crate) fn alert(cluster: &str, secs: i64, status: AlertStatus, labels: &[(&s
         via: "test".into(),
     };
     let id = stable_id(&[&fp, status.as_str(), &secs.to_string()]);
-    Envelope::new(id, "test", t, fp, cluster, data)
+    signal::from_alert(Envelope::new(id, "test", t, fp, cluster, data))
 }
 
-fn wm(secs: i64) -> DateTime<Utc> {
+pub(super) fn wm(secs: i64) -> DateTime<Utc> {
     from_millis(T0 + secs * 1000)
 }
 
-fn cfg() -> CorrelationConfig {
+pub(super) fn cfg() -> CorrelationConfig {
     CorrelationConfig {
         session_gap: Duration::from_secs(60),
         max_duration: Duration::from_secs(600),
@@ -50,7 +50,7 @@ fn cfg() -> CorrelationConfig {
 }
 
 /// Run events (each followed by a watermark `lag` seconds behind it), then a final watermark.
-fn run(events: &[Envelope<Alert>], final_wm: i64) -> Vec<Envelope<Incident>> {
+fn run(events: &[Envelope<Signal>], final_wm: i64) -> Vec<Envelope<Incident>> {
     let mut op = Correlator::new(cfg());
     let mut out = Collector::default();
     for e in events {
@@ -63,7 +63,7 @@ fn run(events: &[Envelope<Alert>], final_wm: i64) -> Vec<Envelope<Incident>> {
 }
 
 /// Last published state per incident.
-fn last_states(records: &[Envelope<Incident>]) -> BTreeMap<String, Incident> {
+pub(super) fn last_states(records: &[Envelope<Incident>]) -> BTreeMap<String, Incident> {
     records.iter().map(|r| (r.data.incident_id.clone(), r.data.clone())).collect()
 }
 
@@ -74,7 +74,7 @@ const R: AlertStatus = AlertStatus::Resolved;
 fn table_of_grouping_cases() {
     struct Case {
         name: &'static str,
-        events: Vec<Envelope<Alert>>,
+        events: Vec<Envelope<Signal>>,
         /// (alert count, firing count, status) per incident, sorted.
         want: Vec<(u32, u32, IncidentStatus)>,
     }
@@ -199,10 +199,10 @@ fn stale_incidents_resolve() {
 fn restore_rejects_other_versions() {
     let mut op = Correlator::new(cfg());
     let err = op.restore(Snapshot { version: 99, state: serde_json::Value::Null });
-    assert!(matches!(err, Err(OperatorError::SnapshotVersion { found: 99, expected: 1 })));
+    assert!(matches!(err, Err(OperatorError::SnapshotVersion { found: 99, expected: 2 })));
 }
 
-fn arb_events() -> impl Strategy<Value = Vec<Envelope<Alert>>> {
+fn arb_events() -> impl Strategy<Value = Vec<Envelope<Signal>>> {
     let workloads = ["payments-7d9f8b6c5d-bcdfg", "payments-7d9f8b6c5d-hjklm", "cart-0", "cart-1", "web-6b8f9c7d5e-tvwxz"];
     let one = (0i64..600, 0usize..5, 0usize..3, any::<bool>(), 0usize..2).prop_map(move |(t, w, n, resolved, c)| {
         let status = if resolved { R } else { F };
@@ -216,7 +216,7 @@ fn arb_events() -> impl Strategy<Value = Vec<Envelope<Alert>>> {
 }
 
 /// Events in roughly time order, some up to a minute out of order (late for the watermark).
-fn arb_disordered_events() -> impl Strategy<Value = Vec<Envelope<Alert>>> {
+fn arb_disordered_events() -> impl Strategy<Value = Vec<Envelope<Signal>>> {
     (arb_events(), prop::collection::vec((0usize..60, 0usize..60), 0..10)).prop_map(|(mut v, swaps)| {
         for (a, b) in swaps {
             if a < v.len() && b < v.len() && (to_millis(&v[a].time) - to_millis(&v[b].time)).abs() < 60_000 {
@@ -228,7 +228,7 @@ fn arb_disordered_events() -> impl Strategy<Value = Vec<Envelope<Alert>>> {
 }
 
 /// One by one, a watermark a second behind each event, with or without the fast path.
-fn run_streaming(events: &[Envelope<Alert>], fast_path: bool) -> Vec<(String, String)> {
+pub(super) fn run_streaming(events: &[Envelope<Signal>], fast_path: bool) -> Vec<(String, String)> {
     let mut op = Correlator::new(cfg());
     op.fast_path = fast_path;
     let mut out = Collector::default();
@@ -241,7 +241,7 @@ fn run_streaming(events: &[Envelope<Alert>], fast_path: bool) -> Vec<(String, St
 }
 
 /// Feed `events` in batches at the given cut points, with a watermark after each batch.
-fn run_batched(events: &[Envelope<Alert>], cuts: &[usize], restore_at: Option<usize>) -> Vec<(String, String)> {
+pub(super) fn run_batched(events: &[Envelope<Signal>], cuts: &[usize], restore_at: Option<usize>) -> Vec<(String, String)> {
     let mut op = Correlator::new(cfg());
     let mut out = Collector::default();
     let mut emitted = Vec::new();

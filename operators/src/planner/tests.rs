@@ -27,6 +27,12 @@ fn incident(id: &str, minute: i64, status: IncidentStatus, alertname: &str, work
         firing_count: 1,
         alerts: vec![],
         revision: minute as u32 + 1,
+        component: None,
+        failure_class: None,
+        inhibited_count: 0,
+        event_count: 0,
+        anomaly_count: 0,
+        merged_into: None,
     };
     Envelope::new(format!("{id}-{minute}"), "test", t, id, "c1", data)
 }

@@ -123,29 +123,7 @@ async fn api_v2(State(c): State<AlertCollector>, Query(q): Query<HashMap<String,
 
 /// Alertmanager's own rules: a missing startsAt is now; an endsAt in the past resolves.
 fn from_postable(c: &AlertCollector, a: &PostableAlert, now: DateTime<Utc>, q: &HashMap<String, String>) -> Envelope<Alert> {
-    let fingerprint = fingerprint(&a.labels);
-    let starts_at = a.starts_at.unwrap_or(now);
-    let status = match a.ends_at {
-        Some(e) if e <= now => AlertStatus::Resolved,
-        _ => AlertStatus::Firing,
-    };
-    // Prometheus re-sends firing alerts with a moving endsAt: it is not part of a firing
-    // alert's identity.
-    let ends_at = (status == AlertStatus::Resolved).then_some(a.ends_at).flatten();
-    let id = stable_id(&["alert", "api", &fingerprint, status.as_str(), &starts_at.to_rfc3339(), &ends_at.map(|t| t.to_rfc3339()).unwrap_or_default()]);
-    let alert = Alert {
-        fingerprint,
-        status,
-        alertname: a.labels.get("alertname").cloned().unwrap_or_default(),
-        severity: Severity::from_label(a.labels.get("severity").map(String::as_str)),
-        labels: a.labels.clone(),
-        annotations: a.annotations.clone(),
-        starts_at,
-        ends_at,
-        generator_url: a.generator_url.clone(),
-        group_key: None,
-        via: "api".into(),
-    };
+    let (id, alert) = Alert::from_postable(a, now);
     envelope(c.ingest.cluster_of(&a.labels, q), id, alert)
 }
 
