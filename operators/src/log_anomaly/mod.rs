@@ -157,7 +157,9 @@ impl LogAnomaly {
                 window_end: from_millis(end),
             };
             let id = stable_id(&["log-pattern", key, &start.to_string()]);
-            out.emit(topics::LOG_PATTERNS, &c.stream, &Envelope::new(id, SOURCE, from_millis(end), key.clone(), self.cluster_of(&c.stream), pattern));
+            // Keyed by cluster, as the catalogue says: stage 2 meets per cluster.
+            let cluster = self.cluster_of(&c.stream);
+            out.emit(topics::LOG_PATTERNS, &cluster, &Envelope::new(id, SOURCE, from_millis(end), key.clone(), cluster.clone(), pattern));
         }
         // Templates that went quiet in streams that did log: a drop.
         let quiet: Vec<(String, Baseline)> = self
@@ -236,7 +238,8 @@ impl LogAnomaly {
                 window_end: from_millis(end),
             };
             let id = stable_id(&["log-anomaly-record", &anomaly_id, &start.to_string()]);
-            out.emit(topics::ANOMALIES, &f.stream, &Envelope::new(id, SOURCE, from_millis(end), f.key.replace('\u{1f}', "/"), self.cluster_of(&f.stream), anomaly));
+            let cluster = self.cluster_of(&f.stream);
+            out.emit(topics::ANOMALIES, &cluster, &Envelope::new(id, SOURCE, from_millis(end), f.key.replace('\u{1f}', "/"), cluster.clone(), anomaly));
             still.insert(f.key.clone(), (anomaly_id, f.kind.to_string()));
         }
         let ended: Vec<(String, (String, String))> = self.state.active.iter().filter(|(k, _)| !still.contains_key(*k)).map(|(k, v)| (k.clone(), v.clone())).collect();
@@ -259,7 +262,8 @@ impl LogAnomaly {
                 window_end: from_millis(end),
             };
             let id = stable_id(&["log-anomaly-record", &anomaly_id, "ended"]);
-            out.emit(topics::ANOMALIES, &stream, &Envelope::new(id, SOURCE, from_millis(end), key.replace('\u{1f}', "/"), self.cluster_of(&stream), anomaly));
+            let cluster = self.cluster_of(&stream);
+            out.emit(topics::ANOMALIES, &cluster, &Envelope::new(id, SOURCE, from_millis(end), key.replace('\u{1f}', "/"), cluster.clone(), anomaly));
         }
         self.state.active = still;
         self.state.closed_through = Some(self.state.closed_through.map_or(start, |c| c.max(start)));
