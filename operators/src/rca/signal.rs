@@ -152,7 +152,8 @@ pub struct SignalScore {
     pub level: f64,
     /// Sustained window value (error ratio: pooled window ratio).
     pub observed: f64,
-    /// First window sample at or beyond the threshold.
+    /// Start of the sustained shift (see [`sustained_onset`]); without one, the first
+    /// window sample at or beyond the threshold.
     pub onset: Option<Millis>,
 }
 
@@ -204,6 +205,36 @@ pub fn scorable(signal: &Signal, cfg: &RcaConfig) -> bool {
 fn persistence(n: usize, cfg: &RcaConfig) -> usize {
     let k = (cfg.persistence_fraction * n as f64).ceil() as usize;
     k.max(cfg.persistence_min_samples).clamp(1, n.max(1))
+}
+
+/// Where the sustained shift began: Page's CUSUM of the window's shifts `zs` (robust
+/// sigmas, one per window sample, each capped at `threshold_z` so that no single sample
+/// weighs more than one at the threshold), `S = max(0, S + z - threshold_z / 2)` (the
+/// reference value for detecting a shift of `threshold_z`), alarming once it holds as much
+/// as `persistence` samples at the threshold would add; the onset is the first sample of
+/// the run that raised the alarm. A slow ramp (a memory leak) is dated to where it began to
+/// rise rather than to where it first crossed the threshold, and a single early spike
+/// that does not last dates nothing.
+pub fn sustained_onset(window: &[Sample], zs: &[f64], persistence: usize, cfg: &RcaConfig) -> Option<Millis> {
+    let drift = cfg.threshold_z / 2.0;
+    let alarm = persistence as f64 * (cfg.threshold_z - drift);
+    let (mut sum, mut start) = (0.0f64, None);
+    for (s, &z) in window.iter().zip(zs) {
+        let next = sum + z.min(cfg.threshold_z) - drift;
+        if next <= 0.0 {
+            sum = 0.0;
+            start = None;
+            continue;
+        }
+        if start.is_none() {
+            start = Some(s.t);
+        }
+        sum = next;
+        if sum >= alarm {
+            return start;
+        }
+    }
+    None
 }
 
 /// k-th largest (1-based) of `v`, reordering it.
@@ -311,6 +342,7 @@ fn continuous(signal: &Signal, cfg: &RcaConfig, scratch: &mut Scratch) -> Option
         zs.push(z);
     }
     let k = persistence(zs.len(), cfg);
+    let onset = sustained_onset(&signal.window, zs, k, cfg).or(onset);
     let z = kth_largest(zs, k);
     let delta = z * scale;
     let observed = if dir == 0.0 { level + delta } else { level + dir * delta };
@@ -369,6 +401,7 @@ fn binomial(signal: &Signal, cfg: &RcaConfig, zs: &mut Vec<f64>) -> Option<Signa
         zs.push(z);
     }
     let k = persistence(zs.len(), cfg);
+    let onset = sustained_onset(&signal.window, zs, k, cfg).or(onset);
     // Counts pool: when the ratio stayed above baseline for long enough, the whole window
     // is the evidence; otherwise only as much as the persistence rule lets through.
     let z = if above >= k && n > 0.0 { binomial_z(e, n, p0) } else { kth_largest(zs, k) };
@@ -462,6 +495,26 @@ mod tests {
         let s = score(&sig(SignalKind::Cpu, &base, &[f64::NAN, 500.0, f64::NAN]), &cfg).expect("scored");
         assert!(s.z <= 0.0, "{s:?}");
         assert!(score(&sig(SignalKind::Cpu, &[1.0, 2.0], &[3.0]), &cfg).is_none());
+    }
+
+    #[test]
+    fn onsets_date_the_sustained_shift() {
+        let cfg = RcaConfig::default();
+        let base: Vec<f64> = (0..60).map(|i| 100.0 + (i % 5) as f64).collect();
+        // A slow ramp (a leak): crosses three sigma only after a while, dated near its start.
+        let ramp: Vec<f64> = (0..60).map(|i| 102.0 + 2.0 * i as f64).collect();
+        let s = score(&sig(SignalKind::Memory, &base, &ramp), &cfg).expect("scored");
+        let first_crossing = 60_000 + 1000 * ramp.iter().position(|&v| v - 102.0 >= 3.0 * 10.2).expect("crosses") as i64;
+        let onset = s.onset.expect("onset");
+        assert!(onset < first_crossing && onset <= 60_000 + 10_000, "{onset} vs {first_crossing}");
+        // One early spike, then a sustained shift later: the shift's start, not the spike.
+        let mut w = vec![102.0; 40];
+        w[0] = 200.0;
+        for v in w.iter_mut().skip(20) {
+            *v = 200.0;
+        }
+        let s = score(&sig(SignalKind::Latency, &base, &w), &cfg).expect("scored");
+        assert_eq!(s.onset, Some(80_000));
     }
 
     #[test]
