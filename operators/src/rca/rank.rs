@@ -296,7 +296,8 @@ pub fn rank_with_states(problem: &Problem, states: &[ComponentState], cfg: &RcaC
     }
     let graph = Graph::new(n, &problem.edges);
     let abnormal_symptoms = abnormal_symptoms(problem, states);
-    let mut out = hypotheses(problem, states, &graph, cfg);
+    let mut scorer = Scorer::new(problem, states, &graph, cfg);
+    let mut out: Vec<Hypothesis> = scorer.candidates(&graph).into_iter().map(|h| scorer.score(h, false)).collect();
     // The incident is about its symptoms: a candidate that cannot explain any abnormal
     // one is a second, unrelated problem at best, so it ranks after every candidate that
     // can, however much else it explains; its odds carry that of an unrelated problem.
@@ -309,7 +310,8 @@ pub fn rank_with_states(problem: &Problem, states: &[ComponentState], cfg: &RcaC
     out.into_iter()
         .map(|o| {
             last = last.min((odds(&o) - max).exp() / norm);
-            let mut evidence = evidence(problem, states, &graph, o.h, &o.explained, cfg);
+            let explained = scorer.score(o.h, true).explained;
+            let mut evidence = evidence(problem, states, &graph, o.h, &explained, cfg);
             if !o.covers {
                 evidence.insert(0, format!("does not explain the alerting {}", names(problem, abnormal_symptoms.iter().copied(), 3)));
                 evidence.truncate(cfg.max_evidence);
@@ -340,13 +342,20 @@ pub(super) struct Hypothesis {
     pub(super) explained: Explained,
 }
 
-/// How strongly a degradation of `u` reaches its dependent `c` (before the reach of `u`
-/// itself): `u` must be degraded, large enough to cover `c`'s latency increase, and not
-/// clearly later than `c`.
-pub(super) fn gate(states: &[ComponentState], u: usize, c: usize, cfg: &RcaConfig) -> f64 {
+/// How a degradation of `u` passes to its dependent `c`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) struct Link {
+    /// Probability that `u` is degraded.
+    pub(super) degraded: f64,
+    /// How consistent the pair is with `u` causing `c`'s shift: `u`'s latency increase
+    /// large enough to cover `c`'s, `u` not clearly later than `c` (1: fully).
+    pub(super) consistency: f64,
+}
+
+pub(super) fn gate(states: &[ComponentState], u: usize, c: usize, cfg: &RcaConfig) -> Link {
     let tol = duration_millis(cfg.onset_tolerance);
     let (su, sc) = (&states[u], &states[c]);
-    let mut g = su.degraded;
+    let mut g = 1.0;
     if let (Some(du), Some(dc)) = (su.latency_delta, sc.latency_delta) {
         if dc > 0.0 {
             g *= (du.max(0.0) * cfg.max_fan_out / dc).min(1.0);
@@ -357,13 +366,21 @@ pub(super) fn gate(states: &[ComponentState], u: usize, c: usize, cfg: &RcaConfi
             g *= cfg.early_onset_factor;
         }
     }
-    g
+    Link { degraded: su.degraded, consistency: g }
 }
 
-/// Reach of a dependent through an edge of strength `g` from a dependency reached with
-/// `e`.
-pub(super) fn along(e: f64, g: f64) -> f64 {
-    e * g
+/// Reach of a dependent through `link` from a dependency reached with `e`.
+///
+/// Each pair's consistency is separate evidence and multiplies. Whether the components on
+/// the way are degraded depends on how they are seen: one seen degraded (more likely than
+/// not) shows the fault travelling, and the degradations of such a run are one event (the
+/// same fault), so the run carries it as well as its weakest member does (the upper
+/// Fréchet bound of a conjunction) rather than fading with every hop as independent
+/// draws would; passing through one not seen degraded is an independent, unlikely event,
+/// and multiplies.
+pub(super) fn along(e: f64, link: Link) -> f64 {
+    let d = if link.degraded >= 0.5 { e.min(link.degraded) } else { e * link.degraded };
+    d * link.consistency
 }
 
 /// The reach of one hypothesis over its transitive dependents: for each, the strongest
@@ -392,7 +409,7 @@ struct Lanes<'a> {
 impl Lanes<'_> {
     /// Offer each dependent `(c, gate)` of `u` (reached with `e`) the reach through `u`;
     /// `stronger(c, reach)` when that beats what `c` had.
-    fn relax(&mut self, u: usize, e: f64, dependents: &[(usize, f64)], mut stronger: impl FnMut(usize, f64)) {
+    fn relax(&mut self, u: usize, e: f64, dependents: &[(usize, Link)], mut stronger: impl FnMut(usize, f64)) {
         for &(c, g) in dependents {
             let ec = along(e, g);
             if ec > self.reach[c] + 1e-12 && ec >= MIN_REACH {
@@ -430,7 +447,7 @@ impl<'g> Walk<'g> {
     /// Walk from `h`; `visit(u, reach, depth)` for every dependent reached, once its
     /// strongest path is settled. `self.reach` holds the reaches afterwards (0: not
     /// reached).
-    fn run(&mut self, h: usize, dep_start: &[usize], dep_gate: &[(usize, f64)], mut visit: impl FnMut(usize, f64, u32)) {
+    fn run(&mut self, h: usize, dep_start: &[usize], dep_gate: &[(usize, Link)], mut visit: impl FnMut(usize, f64, u32)) {
         for &t in &self.touched {
             self.reach[t] = 0.0;
         }
@@ -477,67 +494,100 @@ impl<'g> Walk<'g> {
     }
 }
 
-/// Every candidate with its log likelihood ratio, in index order. Each candidate's reach
-/// over its transitive dependents is a best-first walk (max-product paths) over the
-/// adjacency arrays, with every edge's gate computed once for all candidates.
-pub(super) fn hypotheses(problem: &Problem, states: &[ComponentState], graph: &Graph, cfg: &RcaConfig) -> Vec<Hypothesis> {
-    let n = states.len();
-    let mut is_symptom = vec![false; n];
-    for &s in &problem.symptoms {
-        if s < n {
-            is_symptom[s] = true;
-        }
-    }
-    let (r, eps, r0) = (cfg.propagation, cfg.spurious, cfg.self_evidence);
-    let tol = duration_millis(cfg.onset_tolerance);
-    // Log-ratio of one observed component's state under "reached with probability e".
-    let reached_term = |a: f64, e: f64| {
-        let num = a * (e * r + (1.0 - e) * eps) + (1.0 - a) * (e * (1.0 - r) + (1.0 - e) * (1.0 - eps));
-        let den = a * eps + (1.0 - a) * (1.0 - eps);
-        (num / den).ln()
-    };
-    // Dependents with their gates; an edge too weak to pass anything on is left out.
-    let mut dep_gate: Vec<(usize, f64)> = Vec::with_capacity(graph.inc.len());
-    let mut dep_start = Vec::with_capacity(n + 1);
-    dep_start.push(0);
-    for u in 0..n {
-        for k in graph.dependents_range(u) {
-            let c = graph.inc[k];
-            let g = gate(states, u, c, cfg);
-            if g >= MIN_REACH {
-                dep_gate.push((c, g));
+/// Scores hypotheses over one problem: everything that does not depend on the candidate
+/// computed once.
+pub(super) struct Scorer<'a> {
+    problem: &'a Problem,
+    states: &'a [ComponentState],
+    cfg: &'a RcaConfig,
+    is_symptom: Vec<bool>,
+    changed: Vec<bool>,
+    abnormal_symptoms: Vec<usize>,
+    /// Dependents with their links (CSR); a link too weak to pass anything on is left out.
+    dep_start: Vec<usize>,
+    dep_gate: Vec<(usize, Link)>,
+    walk: Walk<'a>,
+}
+
+impl<'a> Scorer<'a> {
+    pub(super) fn new(problem: &'a Problem, states: &'a [ComponentState], graph: &'a Graph, cfg: &'a RcaConfig) -> Scorer<'a> {
+        let n = states.len();
+        let mut is_symptom = vec![false; n];
+        for &s in &problem.symptoms {
+            if s < n {
+                is_symptom[s] = true;
             }
         }
-        dep_start.push(dep_gate.len());
-    }
-    // Candidates: anything that may be abnormal, and every dependency of something that is.
-    let mut candidate = vec![false; n];
-    for (i, st) in states.iter().enumerate() {
-        if st.observed && st.abnormal >= 0.01 {
-            candidate[i] = true;
+        let mut dep_gate: Vec<(usize, Link)> = Vec::with_capacity(graph.inc.len());
+        let mut dep_start = Vec::with_capacity(n + 1);
+        dep_start.push(0);
+        for u in 0..n {
+            for k in graph.dependents_range(u) {
+                let c = graph.inc[k];
+                let g = gate(states, u, c, cfg);
+                if g.degraded * g.consistency >= MIN_REACH {
+                    dep_gate.push((c, g));
+                }
+            }
+            dep_start.push(dep_gate.len());
         }
-        if st.observed && st.abnormal >= 0.5 {
-            for &d in graph.dependencies(i) {
-                candidate[d] = true;
+        let tol = duration_millis(cfg.onset_tolerance);
+        let lookback = duration_millis(cfg.change_lookback);
+        let mut changed = vec![false; n];
+        for ch in &problem.changes {
+            if ch.component < n && ch.at <= problem.onset + tol && ch.at >= problem.onset - lookback {
+                changed[ch.component] = true;
             }
         }
-    }
-    for &s in &problem.symptoms {
-        if s < n {
-            candidate[s] = true;
+        Scorer {
+            problem,
+            states,
+            cfg,
+            is_symptom,
+            changed,
+            abnormal_symptoms: abnormal_symptoms(problem, states),
+            dep_start,
+            dep_gate,
+            walk: Walk::new(graph),
         }
     }
-    let lookback = duration_millis(cfg.change_lookback);
-    let mut changed = vec![false; n];
-    for ch in &problem.changes {
-        if ch.component < n && ch.at <= problem.onset + tol && ch.at >= problem.onset - lookback {
-            changed[ch.component] = true;
+
+    /// Candidates: anything that may be abnormal, every dependency of something that is,
+    /// and the symptoms; in index order.
+    pub(super) fn candidates(&self, graph: &Graph) -> Vec<usize> {
+        let n = self.states.len();
+        let mut candidate = vec![false; n];
+        for (i, st) in self.states.iter().enumerate() {
+            if st.observed && st.abnormal >= 0.01 {
+                candidate[i] = true;
+            }
+            if st.observed && st.abnormal >= 0.5 {
+                for &d in graph.dependencies(i) {
+                    candidate[d] = true;
+                }
+            }
         }
+        for &s in &self.problem.symptoms {
+            if s < n {
+                candidate[s] = true;
+            }
+        }
+        (0..n).filter(|&i| candidate[i]).collect()
     }
-    let mut walk = Walk::new(graph);
-    let abnormal_symptoms = abnormal_symptoms(problem, states);
-    let mut out: Vec<Hypothesis> = Vec::new();
-    for h in (0..n).filter(|&i| candidate[i]) {
+
+    /// The hypothesis "the fault is in `h`"; with `explain`, the abnormal dependents it
+    /// explains, strongest first (else none: only the reported candidates need them).
+    pub(super) fn score(&mut self, h: usize, explain: bool) -> Hypothesis {
+        let (cfg, states, problem) = (self.cfg, self.states, self.problem);
+        let (r, eps, r0) = (cfg.propagation, cfg.spurious, cfg.self_evidence);
+        let tol = duration_millis(cfg.onset_tolerance);
+        // Likelihood ratio of one observed component's state under "reached with
+        // probability e".
+        let reached_term = |a: f64, e: f64| {
+            let num = a * (e * r + (1.0 - e) * eps) + (1.0 - a) * (e * (1.0 - r) + (1.0 - e) * (1.0 - eps));
+            let den = a * eps + (1.0 - a) * (1.0 - eps);
+            num / den
+        };
         let st = &states[h];
         let mut llr = if st.observed {
             let a = st.abnormal;
@@ -546,18 +596,30 @@ pub(super) fn hypotheses(problem: &Problem, states: &[ComponentState], graph: &G
             0.0
         };
         let mut explained = Vec::new();
-        walk.run(h, &dep_start, &dep_gate, |u, e, depth| {
+        let is_symptom = &self.is_symptom;
+        // The dependents' likelihood ratios multiply: one logarithm per batch (kept well
+        // inside the range of a float) rather than one per dependent.
+        let mut ratio = 1.0f64;
+        self.walk.run(h, &self.dep_start, &self.dep_gate, |u, e, depth| {
             let sm = &states[u];
             if sm.observed {
-                let w = if is_symptom[u] { cfg.symptom_weight } else { 1.0 };
-                llr += w * reached_term(sm.abnormal, e);
-                if sm.abnormal >= 0.5 && e >= 0.5 {
+                if is_symptom[u] {
+                    llr += cfg.symptom_weight * reached_term(sm.abnormal, e).ln();
+                } else {
+                    ratio *= reached_term(sm.abnormal, e);
+                    if !(1e-100..=1e100).contains(&ratio) {
+                        llr += ratio.ln();
+                        ratio = 1.0;
+                    }
+                }
+                if explain && sm.abnormal >= 0.5 && e >= 0.5 {
                     explained.push((u, e, depth));
                 }
             }
         });
-        let reach = &walk.reach;
-        if changed[h] {
+        llr += ratio.ln();
+        let reach = &self.walk.reach;
+        if self.changed[h] {
             llr += cfg.change_odds.ln();
         }
         // The fault starts at the root: an anomaly that began clearly after the incident's
@@ -569,10 +631,17 @@ pub(super) fn hypotheses(problem: &Problem, states: &[ComponentState], graph: &G
         // one explained dependent.
         llr += cfg.magnitude_weight * (1.0 - cfg.threshold_z / st.z.max(cfg.threshold_z));
         explained.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.2.cmp(&b.2)).then(a.0.cmp(&b.0)));
-        let covers = abnormal_symptoms.is_empty() || abnormal_symptoms.iter().any(|&s| s == h || reach[s] >= 0.5);
-        out.push(Hypothesis { h, llr, covers, explained: explained.into_iter().map(|(u, e, _)| (u, e)).collect() });
+        let covers = self.abnormal_symptoms.is_empty() || self.abnormal_symptoms.iter().any(|&s| s == h || reach[s] >= 0.5);
+        Hypothesis { h, llr, covers, explained: explained.into_iter().map(|(u, e, _)| (u, e)).collect() }
     }
-    out
+}
+
+/// Every candidate with its log likelihood ratio, in index order; with `explain`, each
+/// with the dependents it explains.
+#[cfg(test)]
+pub(super) fn hypotheses(problem: &Problem, states: &[ComponentState], graph: &Graph, cfg: &RcaConfig, explain: bool) -> Vec<Hypothesis> {
+    let mut scorer = Scorer::new(problem, states, graph, cfg);
+    scorer.candidates(graph).into_iter().map(|h| scorer.score(h, explain)).collect()
 }
 
 fn fmt_val(kind: SignalKind, v: f64) -> String {
