@@ -420,3 +420,26 @@ fn dependencies_come_newest_first_once_each() {
     assert_eq!(g.dependencies(1), &[] as &[usize]);
     assert_eq!(g.dependencies(3), &[0]);
 }
+
+#[test]
+fn a_fault_does_not_fade_along_a_long_chain_of_abnormal_callers() {
+    // c0 -> c1 -> ... -> c19 (the root at the bottom), every one shifted the same +5 sigma;
+    // c4 has 30 more abnormal callers. Multiplying the chain's 0.88s hop by hop left the
+    // root's reach at those callers at a fifth, and c4 (explaining them at full strength)
+    // ranked first.
+    let chain: Vec<String> = (0..20).map(|i| format!("c{i}")).collect();
+    let extra: Vec<String> = (0..30).map(|i| format!("x{i}")).collect();
+    let names: Vec<&str> = chain.iter().chain(&extra).map(String::as_str).collect();
+    let mut p = P::new(&names);
+    for w in chain.windows(2) {
+        p = p.dep(&w[0], &w[1]);
+    }
+    for x in &extra {
+        p = p.dep(x, "c4");
+    }
+    for n in &names {
+        p = p.lat(n, 0.05);
+    }
+    let cfg = RcaConfig::default();
+    assert_eq!(p.top(&cfg)[0], "c19", "{:?}", p.top(&cfg));
+}
