@@ -17,7 +17,7 @@ pub mod baselines;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use kubesage_operators::rca::{rank, Component, Problem, RcaConfig, Sample, Signal, SignalKind};
+use kubesage_operators::rca::{component_states, rank, Component, Problem, RcaConfig, Sample, Signal, SignalKind};
 
 /// One case, read from its directory.
 #[derive(Debug, Clone)]
@@ -173,6 +173,46 @@ pub fn kubesage(case: &Case, cfg: &RcaConfig) -> Vec<String> {
         }
     }
     out
+}
+
+/// Print, for every case KubeSage does not rank first, where the root landed, the first
+/// three and the evidence of the first and of the root.
+pub fn print_misses(cases: &[Case], cfg: &RcaConfig) {
+    for case in cases {
+        let p = problem(case);
+        let ranked = rank(&p, &RcaConfig { max_candidates: p.components.len().max(1), ..cfg.clone() });
+        let pos = ranked.iter().position(|r| p.components[r.component].id == case.root);
+        if pos == Some(0) {
+            continue;
+        }
+        let top: Vec<String> = ranked.iter().take(3).map(|r| format!("{} ({:.2})", p.components[r.component].id, r.llr)).collect();
+        println!("miss {} [{}] root {} at {}: {}", case.dir.display(), case.fault, case.root, pos.map_or("-".into(), |x| (x + 1).to_string()), top.join(", "));
+        let states = component_states(&p, cfg);
+        for r in ranked.iter().take(1).chain(pos.map(|x| &ranked[x])) {
+            let st = &states[r.component];
+            let since = |t: Option<i64>| t.map_or("-".to_string(), |t| format!("{:+}s", (t - p.onset) / 1000));
+            println!(
+                "    {}: z {:.1} degraded {:.2} latency +{:.3} onset {} | {}",
+                p.components[r.component].id,
+                st.z,
+                st.degraded,
+                st.latency_delta.unwrap_or(f64::NAN),
+                since(st.onset),
+                r.evidence.join(" | ")
+            );
+            for &(a, b) in p.edges.iter().filter(|e| e.1 == r.component) {
+                let sa = &states[a];
+                println!(
+                    "      dependent {}: abnormal {:.2} latency +{:.3} onset {}",
+                    p.components[a].id,
+                    sa.abnormal,
+                    sa.latency_delta.unwrap_or(f64::NAN),
+                    since(sa.onset)
+                );
+                let _ = b;
+            }
+        }
+    }
 }
 
 pub const METHODS: [(&str, Method); 5] = [

@@ -31,6 +31,9 @@ pub struct Args {
     /// Keep the generated cases here (by default a temporary directory, removed after).
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Print every case KubeSage does not rank first, with the evidence.
+    #[arg(long)]
+    pub detail: bool,
 }
 
 pub fn parse_list(s: &str) -> Result<Vec<u64>, String> {
@@ -91,6 +94,9 @@ pub fn run(args: Args) -> Result<(), String> {
         }
     }
     let cases = dirs.iter().map(|d| rcaeval::load_case(d)).collect::<Result<Vec<_>, _>>()?;
+    if args.detail {
+        rcaeval::print_misses(&cases, &RcaConfig::default());
+    }
     let mut scores = rcaeval::score(&cases, &RcaConfig::default());
     println!(
         "rca-sim: {} cases (seeds {}, services {}) written under {}; {:.1}s",

@@ -23,12 +23,10 @@
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 
-use petgraph::graph::{DiGraph, NodeIndex};
-use petgraph::Direction;
 use serde::{Deserialize, Serialize};
 
 use super::config::RcaConfig;
-use super::signal::{score, Signal, SignalKind, SignalScore};
+use super::signal::{score_with, scorable, Scratch, Signal, SignalKind, SignalScore};
 use crate::time::{duration_millis, Millis};
 
 /// A component of the graph (a workload, pod, node, service ...).
@@ -93,11 +91,27 @@ pub struct ComponentState {
 
 /// Median spacing of a signal's samples (0 with fewer than two).
 fn sampling_step(sig: &Signal) -> Millis {
+    // Regularly sampled (the usual case): the one gap is the median, nothing to collect.
+    let (mut first, mut regular, mut prev) = (0, true, None::<Millis>);
+    for s in sig.baseline.iter().chain(&sig.window) {
+        if let Some(p) = prev {
+            let d = s.t - p;
+            if d > 0 {
+                if first == 0 {
+                    first = d;
+                } else if d != first {
+                    regular = false;
+                    break;
+                }
+            }
+        }
+        prev = Some(s.t);
+    }
+    if regular {
+        return first;
+    }
     let ts: Vec<Millis> = sig.baseline.iter().chain(&sig.window).map(|s| s.t).collect();
     let mut d: Vec<Millis> = ts.windows(2).map(|w| w[1] - w[0]).filter(|&d| d > 0).collect();
-    if d.is_empty() {
-        return 0;
-    }
     let mid = d.len() / 2;
     *d.select_nth_unstable(mid).1
 }
@@ -111,14 +125,20 @@ pub fn component_states(problem: &Problem, cfg: &RcaConfig) -> Vec<ComponentStat
     let n = problem.components.len();
     let mut states = vec![ComponentState::default(); n];
     let mut zprop: Vec<Option<f64>> = vec![None; n];
+    let mut scratch = Scratch::default();
     for (i, sig) in problem.signals.iter().enumerate() {
         let Some(st) = states.get_mut(sig.component) else { continue };
-        let Some(sc) = score(sig, cfg) else { continue };
-        st.observed = true;
-        st.step = st.step.max(sampling_step(sig));
+        // A signal that is no evidence of a fault only shows the component is observed.
         if !sig.kind.is_fault_evidence() {
+            if scorable(sig, cfg) {
+                st.observed = true;
+                st.step = st.step.max(sampling_step(sig));
+            }
             continue;
         }
+        let Some(sc) = score_with(sig, cfg, &mut scratch) else { continue };
+        st.observed = true;
+        st.step = st.step.max(sampling_step(sig));
         if sig.kind.propagates() {
             let z = &mut zprop[sig.component];
             *z = Some(z.map_or(sc.z, |v| v.max(sc.z)));
@@ -160,7 +180,7 @@ pub fn is_issue(problem: &Problem, states: &[ComponentState]) -> bool {
 }
 
 #[derive(PartialEq)]
-struct Reach(f64, usize);
+pub(super) struct Reach(pub(super) f64, pub(super) usize);
 impl Eq for Reach {}
 impl PartialOrd for Reach {
     fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
@@ -176,7 +196,7 @@ impl Ord for Reach {
 const MIN_REACH: f64 = 1e-3;
 
 /// Abnormal dependents a hypothesis explains, with how strongly each is reached.
-type Explained = Vec<(usize, f64)>;
+pub(super) type Explained = Vec<(usize, f64)>;
 
 /// Rank every plausible component; best first, at most `cfg.max_candidates`.
 pub fn rank(problem: &Problem, cfg: &RcaConfig) -> Vec<Ranked> {
@@ -184,132 +204,100 @@ pub fn rank(problem: &Problem, cfg: &RcaConfig) -> Vec<Ranked> {
     rank_with_states(problem, &states, cfg)
 }
 
+/// `(dependent, dependency, position in the input)`.
+type Edge = (usize, usize, usize);
+
+/// The dependency graph as adjacency arrays: each edge once (the first of duplicates),
+/// out of range edges and self-loops dropped.
+pub(super) struct Graph {
+    /// Dependencies of each component, most recently added edge first.
+    out_start: Vec<usize>,
+    out: Vec<usize>,
+    /// Dependents of each component.
+    in_start: Vec<usize>,
+    inc: Vec<usize>,
+    /// Position of each component in an order where every dependency comes before its
+    /// dependents; `None` when the graph has a cycle.
+    pub(super) topo: Option<Vec<usize>>,
+}
+
+impl Graph {
+    pub(super) fn new(n: usize, edges: &[(usize, usize)]) -> Graph {
+        let mut e: Vec<Edge> =
+            edges.iter().enumerate().filter(|(_, &(a, b))| a < n && b < n && a != b).map(|(i, &(a, b))| (a, b, i)).collect();
+        e.sort_unstable();
+        e.dedup_by_key(|x| (x.0, x.1));
+        // Dependencies in reverse insertion order (as a linked adjacency list gives them).
+        e.sort_unstable_by(|x, y| x.0.cmp(&y.0).then(y.2.cmp(&x.2)));
+        let csr = |key: fn(&Edge) -> (usize, usize), e: &[Edge]| {
+            let mut start = vec![0usize; n + 1];
+            for x in e {
+                start[key(x).0 + 1] += 1;
+            }
+            for i in 0..n {
+                start[i + 1] += start[i];
+            }
+            let mut fill = start.clone();
+            let mut adj = vec![0usize; e.len()];
+            for x in e {
+                let (k, v) = key(x);
+                adj[fill[k]] = v;
+                fill[k] += 1;
+            }
+            (start, adj)
+        };
+        let (out_start, out) = csr(|x| (x.0, x.1), &e);
+        let (in_start, inc) = csr(|x| (x.1, x.0), &e);
+        let mut g = Graph { out_start, out, in_start, inc, topo: None };
+        g.topo = g.topological_positions();
+        g
+    }
+
+    /// Kahn's algorithm from the components without dependencies.
+    fn topological_positions(&self) -> Option<Vec<usize>> {
+        let n = self.out_start.len() - 1;
+        let mut missing: Vec<usize> = (0..n).map(|i| self.dependencies(i).len()).collect();
+        let mut order: Vec<usize> = (0..n).filter(|&i| missing[i] == 0).collect();
+        let mut next = 0;
+        while next < order.len() {
+            let u = order[next];
+            next += 1;
+            for k in self.dependents_range(u) {
+                let c = self.inc[k];
+                missing[c] -= 1;
+                if missing[c] == 0 {
+                    order.push(c);
+                }
+            }
+        }
+        if order.len() < n {
+            return None;
+        }
+        let mut pos = vec![0usize; n];
+        for (p, &u) in order.iter().enumerate() {
+            pos[u] = p;
+        }
+        Some(pos)
+    }
+
+    pub(super) fn dependencies(&self, i: usize) -> &[usize] {
+        &self.out[self.out_start[i]..self.out_start[i + 1]]
+    }
+
+    fn dependents_range(&self, i: usize) -> std::ops::Range<usize> {
+        self.in_start[i]..self.in_start[i + 1]
+    }
+}
+
 pub fn rank_with_states(problem: &Problem, states: &[ComponentState], cfg: &RcaConfig) -> Vec<Ranked> {
     let n = problem.components.len();
     if n == 0 {
         return Vec::new();
     }
-    let mut graph: DiGraph<(), (), u32> = DiGraph::with_capacity(n, problem.edges.len());
-    for _ in 0..n {
-        graph.add_node(());
-    }
-    for &(from, to) in &problem.edges {
-        if from < n && to < n && from != to {
-            graph.update_edge(NodeIndex::new(from), NodeIndex::new(to), ());
-        }
-    }
-    let mut is_symptom = vec![false; n];
-    for &s in &problem.symptoms {
-        if s < n {
-            is_symptom[s] = true;
-        }
-    }
-    let (r, eps, r0) = (cfg.propagation, cfg.spurious, cfg.self_evidence);
-    let tol = duration_millis(cfg.onset_tolerance);
-    // Log-ratio of one observed component's state under "reached with probability e".
-    let reached_term = |a: f64, e: f64| {
-        let num = a * (e * r + (1.0 - e) * eps) + (1.0 - a) * (e * (1.0 - r) + (1.0 - e) * (1.0 - eps));
-        let den = a * eps + (1.0 - a) * (1.0 - eps);
-        (num / den).ln()
-    };
-    let gate = |u: usize, c: usize| -> f64 {
-        let (su, sc) = (&states[u], &states[c]);
-        let mut g = su.degraded;
-        if let (Some(du), Some(dc)) = (su.latency_delta, sc.latency_delta) {
-            if dc > 0.0 {
-                g *= (du.max(0.0) * cfg.max_fan_out / dc).min(1.0);
-            }
-        }
-        if let (Some(ou), Some(oc)) = (su.onset, sc.onset) {
-            if oc + tol.max(su.step).max(sc.step) < ou {
-                g *= cfg.early_onset_factor;
-            }
-        }
-        g
-    };
-    // Candidates: anything that may be abnormal, and every dependency of something that is.
-    let mut candidate = vec![false; n];
-    for (i, st) in states.iter().enumerate() {
-        if st.observed && st.abnormal >= 0.01 {
-            candidate[i] = true;
-        }
-        if st.observed && st.abnormal >= 0.5 {
-            for d in graph.neighbors_directed(NodeIndex::new(i), Direction::Outgoing) {
-                candidate[d.index()] = true;
-            }
-        }
-    }
-    for &s in &problem.symptoms {
-        if s < n {
-            candidate[s] = true;
-        }
-    }
-    let lookback = duration_millis(cfg.change_lookback);
-    let mut reach = vec![0.0f64; n];
-    let mut depth = vec![0u32; n];
-    let mut touched: Vec<usize> = Vec::new();
-    let mut heap = BinaryHeap::new();
-    let abnormal_symptoms: Vec<usize> = (0..n).filter(|&i| is_symptom[i] && states[i].observed && states[i].abnormal >= 0.5).collect();
-    let mut out: Vec<Hypothesis> = Vec::new();
-    for h in (0..n).filter(|&i| candidate[i]) {
-        let st = &states[h];
-        let mut llr = if st.observed {
-            let a = st.abnormal;
-            ((a * r0 + (1.0 - a) * (1.0 - r0)) / (a * eps + (1.0 - a) * (1.0 - eps))).ln()
-        } else {
-            0.0
-        };
-        // Max-product reach over dependents.
-        for &t in &touched {
-            reach[t] = 0.0;
-        }
-        touched.clear();
-        reach[h] = 1.0;
-        touched.push(h);
-        heap.push(Reach(1.0, h));
-        let mut explained = Vec::new();
-        while let Some(Reach(e, u)) = heap.pop() {
-            if e < reach[u] {
-                continue;
-            }
-            if u != h {
-                let sm = &states[u];
-                if sm.observed {
-                    let w = if is_symptom[u] { cfg.symptom_weight } else { 1.0 };
-                    llr += w * reached_term(sm.abnormal, e);
-                    if sm.abnormal >= 0.5 && e >= 0.5 {
-                        explained.push((u, e, depth[u]));
-                    }
-                }
-            }
-            for c in graph.neighbors_directed(NodeIndex::new(u), Direction::Incoming) {
-                let c = c.index();
-                let ec = e * gate(u, c);
-                if ec > reach[c] + 1e-12 && ec >= MIN_REACH {
-                    if reach[c] == 0.0 {
-                        touched.push(c);
-                    }
-                    reach[c] = ec;
-                    depth[c] = depth[u] + 1;
-                    heap.push(Reach(ec, c));
-                }
-            }
-        }
-        if problem.changes.iter().any(|ch| ch.component == h && ch.at <= problem.onset + tol && ch.at >= problem.onset - lookback) {
-            llr += cfg.change_odds.ln();
-        }
-        // The fault starts at the root: an anomaly that began clearly after the incident's
-        // onset is more likely a consequence (or unrelated) than the cause.
-        if st.onset.is_some_and(|o| o > problem.onset + tol.max(st.step)) {
-            llr += cfg.early_onset_factor.ln();
-        }
-        // Bounded (at most `magnitude_weight` nats): a tie-breaker, never enough to outweigh
-        // one explained dependent.
-        llr += cfg.magnitude_weight * (1.0 - cfg.threshold_z / st.z.max(cfg.threshold_z));
-        explained.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.2.cmp(&b.2)).then(a.0.cmp(&b.0)));
-        let covers = abnormal_symptoms.is_empty() || abnormal_symptoms.iter().any(|&s| s == h || reach[s] >= 0.5);
-        out.push(Hypothesis { h, llr, covers, explained: explained.into_iter().map(|(u, e, _)| (u, e)).collect() });
-    }
+    let graph = Graph::new(n, &problem.edges);
+    let abnormal_symptoms = abnormal_symptoms(problem, states);
+    let mut scorer = Scorer::new(problem, states, &graph, cfg);
+    let mut out: Vec<Hypothesis> = scorer.candidates(&graph).into_iter().map(|h| scorer.score(h, false)).collect();
     // The incident is about its symptoms: a candidate that cannot explain any abnormal
     // one is a second, unrelated problem at best, so it ranks after every candidate that
     // can, however much else it explains; its odds carry that of an unrelated problem.
@@ -322,7 +310,8 @@ pub fn rank_with_states(problem: &Problem, states: &[ComponentState], cfg: &RcaC
     out.into_iter()
         .map(|o| {
             last = last.min((odds(&o) - max).exp() / norm);
-            let mut evidence = evidence(problem, states, &graph, o.h, &o.explained, cfg);
+            let explained = scorer.score(o.h, true).explained;
+            let mut evidence = evidence(problem, states, &graph, o.h, &explained, cfg);
             if !o.covers {
                 evidence.insert(0, format!("does not explain the alerting {}", names(problem, abnormal_symptoms.iter().copied(), 3)));
                 evidence.truncate(cfg.max_evidence);
@@ -332,11 +321,327 @@ pub fn rank_with_states(problem: &Problem, states: &[ComponentState], cfg: &RcaC
         .collect()
 }
 
-struct Hypothesis {
-    h: usize,
-    llr: f64,
-    covers: bool,
-    explained: Explained,
+/// Symptoms that are more likely abnormal than not, in index order.
+pub(super) fn abnormal_symptoms(problem: &Problem, states: &[ComponentState]) -> Vec<usize> {
+    let n = states.len();
+    let mut is_symptom = vec![false; n];
+    for &s in &problem.symptoms {
+        if s < n {
+            is_symptom[s] = true;
+        }
+    }
+    (0..n).filter(|&i| is_symptom[i] && states[i].observed && states[i].abnormal >= 0.5).collect()
+}
+
+/// One candidate's score before ranking.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct Hypothesis {
+    pub(super) h: usize,
+    pub(super) llr: f64,
+    pub(super) covers: bool,
+    pub(super) explained: Explained,
+}
+
+/// How a degradation of `u` passes to its dependent `c`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) struct Link {
+    /// Probability that `u` is degraded.
+    pub(super) degraded: f64,
+    /// How consistent the pair is with `u` causing `c`'s shift: `u`'s latency increase
+    /// large enough to cover `c`'s, `u` not clearly later than `c` (1: fully).
+    pub(super) consistency: f64,
+}
+
+pub(super) fn gate(states: &[ComponentState], u: usize, c: usize, cfg: &RcaConfig) -> Link {
+    let tol = duration_millis(cfg.onset_tolerance);
+    let (su, sc) = (&states[u], &states[c]);
+    let mut g = 1.0;
+    if let (Some(du), Some(dc)) = (su.latency_delta, sc.latency_delta) {
+        if dc > 0.0 {
+            g *= (du.max(0.0) * cfg.max_fan_out / dc).min(1.0);
+        }
+    }
+    if let (Some(ou), Some(oc)) = (su.onset, sc.onset) {
+        if oc + tol.max(su.step).max(sc.step) < ou {
+            g *= cfg.early_onset_factor;
+        }
+    }
+    Link { degraded: su.degraded, consistency: g }
+}
+
+/// Reach of a dependent through `link` from a dependency reached with `e`.
+///
+/// Each pair's consistency is separate evidence and multiplies. Whether the components on
+/// the way are degraded depends on how they are seen: one seen degraded (more likely than
+/// not) shows the fault travelling, and the degradations of such a run are one event (the
+/// same fault), so the run carries it as well as its weakest member does (the upper
+/// Fréchet bound of a conjunction) rather than fading with every hop as independent
+/// draws would; passing through one not seen degraded is an independent, unlikely event,
+/// and multiplies.
+pub(super) fn along(e: f64, link: Link) -> f64 {
+    let d = if link.degraded >= 0.5 { e.min(link.degraded) } else { e * link.degraded };
+    d * link.consistency
+}
+
+/// The reach of one hypothesis over its transitive dependents: for each, the strongest
+/// path (`along` every edge's gate) from the candidate. On an acyclic graph one pass in
+/// topological order settles every dependent after all its dependencies (a bitset of
+/// pending positions, no priority queue); with cycles, a best-first walk.
+struct Walk<'g> {
+    graph: &'g Graph,
+    reach: Vec<f64>,
+    depth: Vec<u32>,
+    touched: Vec<usize>,
+    heap: BinaryHeap<Reach>,
+    /// Pending topological positions.
+    pending: Vec<u64>,
+    /// Component at each topological position.
+    at: Vec<usize>,
+}
+
+/// The per-component arrays of a walk.
+struct Lanes<'a> {
+    reach: &'a mut [f64],
+    depth: &'a mut [u32],
+    touched: &'a mut Vec<usize>,
+}
+
+impl Lanes<'_> {
+    /// Offer each dependent `(c, gate)` of `u` (reached with `e`) the reach through `u`;
+    /// `stronger(c, reach)` when that beats what `c` had.
+    fn relax(&mut self, u: usize, e: f64, dependents: &[(usize, Link)], mut stronger: impl FnMut(usize, f64)) {
+        for &(c, g) in dependents {
+            let ec = along(e, g);
+            if ec > self.reach[c] + 1e-12 && ec >= MIN_REACH {
+                if self.reach[c] == 0.0 {
+                    self.touched.push(c);
+                }
+                self.reach[c] = ec;
+                self.depth[c] = self.depth[u] + 1;
+                stronger(c, ec);
+            }
+        }
+    }
+}
+
+impl<'g> Walk<'g> {
+    fn new(graph: &'g Graph) -> Walk<'g> {
+        let n = graph.out_start.len() - 1;
+        let mut at = vec![0usize; if graph.topo.is_some() { n } else { 0 }];
+        if let Some(pos) = &graph.topo {
+            for (u, &p) in pos.iter().enumerate() {
+                at[p] = u;
+            }
+        }
+        Walk {
+            graph,
+            reach: vec![0.0; n],
+            depth: vec![0; n],
+            touched: Vec::new(),
+            heap: BinaryHeap::new(),
+            pending: vec![0; n.div_ceil(64)],
+            at,
+        }
+    }
+
+    /// Walk from `h`; `visit(u, reach, depth)` for every dependent reached, once its
+    /// strongest path is settled. `self.reach` holds the reaches afterwards (0: not
+    /// reached).
+    fn run(&mut self, h: usize, dep_start: &[usize], dep_gate: &[(usize, Link)], mut visit: impl FnMut(usize, f64, u32)) {
+        for &t in &self.touched {
+            self.reach[t] = 0.0;
+        }
+        self.touched.clear();
+        self.reach[h] = 1.0;
+        self.depth[h] = 0;
+        self.touched.push(h);
+        let Walk { graph, reach, depth, touched, heap, pending, at } = self;
+        match &graph.topo {
+            Some(pos) => {
+                let mut word = pos[h] / 64;
+                pending[word] |= 1 << (pos[h] % 64);
+                while word < pending.len() {
+                    let bits = pending[word];
+                    if bits == 0 {
+                        word += 1;
+                        continue;
+                    }
+                    let b = bits.trailing_zeros() as usize;
+                    pending[word] &= !(1u64 << b);
+                    let u = at[word * 64 + b];
+                    let e = reach[u];
+                    if u != h {
+                        visit(u, e, depth[u]);
+                    }
+                    let mut lanes = Lanes { reach, depth, touched };
+                    lanes.relax(u, e, &dep_gate[dep_start[u]..dep_start[u + 1]], |c, _| pending[pos[c] / 64] |= 1 << (pos[c] % 64));
+                }
+            }
+            None => {
+                heap.push(Reach(1.0, h));
+                while let Some(Reach(e, u)) = heap.pop() {
+                    if e < reach[u] {
+                        continue;
+                    }
+                    if u != h {
+                        visit(u, e, depth[u]);
+                    }
+                    let mut lanes = Lanes { reach, depth, touched };
+                    lanes.relax(u, e, &dep_gate[dep_start[u]..dep_start[u + 1]], |c, ec| heap.push(Reach(ec, c)));
+                }
+            }
+        }
+    }
+}
+
+/// Scores hypotheses over one problem: everything that does not depend on the candidate
+/// computed once.
+pub(super) struct Scorer<'a> {
+    problem: &'a Problem,
+    states: &'a [ComponentState],
+    cfg: &'a RcaConfig,
+    is_symptom: Vec<bool>,
+    changed: Vec<bool>,
+    abnormal_symptoms: Vec<usize>,
+    /// Dependents with their links (CSR); a link too weak to pass anything on is left out.
+    dep_start: Vec<usize>,
+    dep_gate: Vec<(usize, Link)>,
+    walk: Walk<'a>,
+}
+
+impl<'a> Scorer<'a> {
+    pub(super) fn new(problem: &'a Problem, states: &'a [ComponentState], graph: &'a Graph, cfg: &'a RcaConfig) -> Scorer<'a> {
+        let n = states.len();
+        let mut is_symptom = vec![false; n];
+        for &s in &problem.symptoms {
+            if s < n {
+                is_symptom[s] = true;
+            }
+        }
+        let mut dep_gate: Vec<(usize, Link)> = Vec::with_capacity(graph.inc.len());
+        let mut dep_start = Vec::with_capacity(n + 1);
+        dep_start.push(0);
+        for u in 0..n {
+            for k in graph.dependents_range(u) {
+                let c = graph.inc[k];
+                let g = gate(states, u, c, cfg);
+                if g.degraded * g.consistency >= MIN_REACH {
+                    dep_gate.push((c, g));
+                }
+            }
+            dep_start.push(dep_gate.len());
+        }
+        let tol = duration_millis(cfg.onset_tolerance);
+        let lookback = duration_millis(cfg.change_lookback);
+        let mut changed = vec![false; n];
+        for ch in &problem.changes {
+            if ch.component < n && ch.at <= problem.onset + tol && ch.at >= problem.onset - lookback {
+                changed[ch.component] = true;
+            }
+        }
+        Scorer {
+            problem,
+            states,
+            cfg,
+            is_symptom,
+            changed,
+            abnormal_symptoms: abnormal_symptoms(problem, states),
+            dep_start,
+            dep_gate,
+            walk: Walk::new(graph),
+        }
+    }
+
+    /// Candidates: anything that may be abnormal, every dependency of something that is,
+    /// and the symptoms; in index order.
+    pub(super) fn candidates(&self, graph: &Graph) -> Vec<usize> {
+        let n = self.states.len();
+        let mut candidate = vec![false; n];
+        for (i, st) in self.states.iter().enumerate() {
+            if st.observed && st.abnormal >= 0.01 {
+                candidate[i] = true;
+            }
+            if st.observed && st.abnormal >= 0.5 {
+                for &d in graph.dependencies(i) {
+                    candidate[d] = true;
+                }
+            }
+        }
+        for &s in &self.problem.symptoms {
+            if s < n {
+                candidate[s] = true;
+            }
+        }
+        (0..n).filter(|&i| candidate[i]).collect()
+    }
+
+    /// The hypothesis "the fault is in `h`"; with `explain`, the abnormal dependents it
+    /// explains, strongest first (else none: only the reported candidates need them).
+    pub(super) fn score(&mut self, h: usize, explain: bool) -> Hypothesis {
+        let (cfg, states, problem) = (self.cfg, self.states, self.problem);
+        let (r, eps, r0) = (cfg.propagation, cfg.spurious, cfg.self_evidence);
+        let tol = duration_millis(cfg.onset_tolerance);
+        // Likelihood ratio of one observed component's state under "reached with
+        // probability e".
+        let reached_term = |a: f64, e: f64| {
+            let num = a * (e * r + (1.0 - e) * eps) + (1.0 - a) * (e * (1.0 - r) + (1.0 - e) * (1.0 - eps));
+            let den = a * eps + (1.0 - a) * (1.0 - eps);
+            num / den
+        };
+        let st = &states[h];
+        let mut llr = if st.observed {
+            let a = st.abnormal;
+            ((a * r0 + (1.0 - a) * (1.0 - r0)) / (a * eps + (1.0 - a) * (1.0 - eps))).ln()
+        } else {
+            0.0
+        };
+        let mut explained = Vec::new();
+        let is_symptom = &self.is_symptom;
+        // The dependents' likelihood ratios multiply: one logarithm per batch (kept well
+        // inside the range of a float) rather than one per dependent.
+        let mut ratio = 1.0f64;
+        self.walk.run(h, &self.dep_start, &self.dep_gate, |u, e, depth| {
+            let sm = &states[u];
+            if sm.observed {
+                if is_symptom[u] {
+                    llr += cfg.symptom_weight * reached_term(sm.abnormal, e).ln();
+                } else {
+                    ratio *= reached_term(sm.abnormal, e);
+                    if !(1e-100..=1e100).contains(&ratio) {
+                        llr += ratio.ln();
+                        ratio = 1.0;
+                    }
+                }
+                if explain && sm.abnormal >= 0.5 && e >= 0.5 {
+                    explained.push((u, e, depth));
+                }
+            }
+        });
+        llr += ratio.ln();
+        let reach = &self.walk.reach;
+        if self.changed[h] {
+            llr += cfg.change_odds.ln();
+        }
+        // The fault starts at the root: an anomaly that began clearly after the incident's
+        // onset is more likely a consequence (or unrelated) than the cause.
+        if st.onset.is_some_and(|o| o > problem.onset + tol.max(st.step)) {
+            llr += cfg.early_onset_factor.ln();
+        }
+        // Bounded (at most `magnitude_weight` nats): a tie-breaker, never enough to outweigh
+        // one explained dependent.
+        llr += cfg.magnitude_weight * (1.0 - cfg.threshold_z / st.z.max(cfg.threshold_z));
+        explained.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.2.cmp(&b.2)).then(a.0.cmp(&b.0)));
+        let covers = self.abnormal_symptoms.is_empty() || self.abnormal_symptoms.iter().any(|&s| s == h || reach[s] >= 0.5);
+        Hypothesis { h, llr, covers, explained: explained.into_iter().map(|(u, e, _)| (u, e)).collect() }
+    }
+}
+
+/// Every candidate with its log likelihood ratio, in index order; with `explain`, each
+/// with the dependents it explains.
+#[cfg(test)]
+pub(super) fn hypotheses(problem: &Problem, states: &[ComponentState], graph: &Graph, cfg: &RcaConfig, explain: bool) -> Vec<Hypothesis> {
+    let mut scorer = Scorer::new(problem, states, graph, cfg);
+    scorer.candidates(graph).into_iter().map(|h| scorer.score(h, explain)).collect()
 }
 
 fn fmt_val(kind: SignalKind, v: f64) -> String {
@@ -374,7 +679,7 @@ fn names(problem: &Problem, items: impl Iterator<Item = usize>, cap: usize) -> S
 fn evidence(
     problem: &Problem,
     states: &[ComponentState],
-    graph: &DiGraph<(), (), u32>,
+    graph: &Graph,
     h: usize,
     explained: &[(usize, f64)],
     cfg: &RcaConfig,
@@ -397,7 +702,7 @@ fn evidence(
             sc.z
         ));
     }
-    let deps: Vec<usize> = graph.neighbors_directed(NodeIndex::new(h), Direction::Outgoing).map(|d| d.index()).collect();
+    let deps: Vec<usize> = graph.dependencies(h).to_vec();
     let (sick, healthy): (Vec<usize>, Vec<usize>) = deps.iter().partition(|&&d| states[d].observed && states[d].abnormal >= 0.5);
     let healthy: Vec<usize> = healthy.into_iter().filter(|&d| states[d].observed).collect();
     if !sick.is_empty() {

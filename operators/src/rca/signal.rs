@@ -152,27 +152,89 @@ pub struct SignalScore {
     pub level: f64,
     /// Sustained window value (error ratio: pooled window ratio).
     pub observed: f64,
-    /// First window sample at or beyond the threshold.
+    /// Start of the sustained shift (see [`sustained_onset`]); without one, the first
+    /// window sample at or beyond the threshold.
     pub onset: Option<Millis>,
+}
+
+/// Buffers [`score_with`] reuses from one signal to the next.
+#[derive(Debug, Default)]
+pub struct Scratch {
+    a: Vec<f64>,
+    b: Vec<f64>,
 }
 
 /// Score one signal; `None` when the baseline is too thin to say anything.
 pub fn score(signal: &Signal, cfg: &RcaConfig) -> Option<SignalScore> {
+    score_with(signal, cfg, &mut Scratch::default())
+}
+
+/// [`score`] with reused buffers (no allocation per signal once they have grown).
+pub fn score_with(signal: &Signal, cfg: &RcaConfig, scratch: &mut Scratch) -> Option<SignalScore> {
     if signal.window.is_empty() {
         return None;
     }
-    let weighted = signal.kind == SignalKind::ErrorRatio
-        && signal.baseline.iter().any(|s| s.value.is_finite() && s.weight.is_finite() && s.weight > 0.0);
-    if weighted {
-        binomial(signal, cfg)
+    if is_weighted(signal) {
+        binomial(signal, cfg, &mut scratch.a)
     } else {
-        continuous(signal, cfg)
+        continuous(signal, cfg, scratch)
     }
+}
+
+fn usable_weight(s: &Sample) -> bool {
+    s.value.is_finite() && s.weight.is_finite() && s.weight > 0.0
+}
+
+fn is_weighted(signal: &Signal) -> bool {
+    signal.kind == SignalKind::ErrorRatio && signal.baseline.iter().any(usable_weight)
+}
+
+/// Whether [`score`] would score the signal at all (`Some`), without scoring it.
+pub fn scorable(signal: &Signal, cfg: &RcaConfig) -> bool {
+    if signal.window.is_empty() {
+        return false;
+    }
+    let rows = if is_weighted(signal) {
+        signal.baseline.iter().filter(|s| usable_weight(s)).count()
+    } else {
+        signal.baseline.iter().filter(|s| s.value.is_finite()).count()
+    };
+    rows >= cfg.min_baseline_samples
 }
 
 fn persistence(n: usize, cfg: &RcaConfig) -> usize {
     let k = (cfg.persistence_fraction * n as f64).ceil() as usize;
     k.max(cfg.persistence_min_samples).clamp(1, n.max(1))
+}
+
+/// Where the sustained shift began: Page's CUSUM of the window's shifts `zs` (robust
+/// sigmas, one per window sample, each capped at `threshold_z` so that no single sample
+/// weighs more than one at the threshold), `S = max(0, S + z - threshold_z / 2)` (the
+/// reference value for detecting a shift of `threshold_z`), alarming once it holds as much
+/// as `persistence` samples at the threshold would add; the onset is the first sample of
+/// the run that raised the alarm. A slow ramp (a memory leak) is dated to where it began to
+/// rise rather than to where it first crossed the threshold, and a single early spike
+/// that does not last dates nothing.
+pub fn sustained_onset(window: &[Sample], zs: &[f64], persistence: usize, cfg: &RcaConfig) -> Option<Millis> {
+    let drift = cfg.threshold_z / 2.0;
+    let alarm = persistence as f64 * (cfg.threshold_z - drift);
+    let (mut sum, mut start) = (0.0f64, None);
+    for (s, &z) in window.iter().zip(zs) {
+        let next = sum + z.min(cfg.threshold_z) - drift;
+        if next <= 0.0 {
+            sum = 0.0;
+            start = None;
+            continue;
+        }
+        if start.is_none() {
+            start = Some(s.t);
+        }
+        sum = next;
+        if sum >= alarm {
+            return start;
+        }
+    }
+    None
 }
 
 /// k-th largest (1-based) of `v`, reordering it.
@@ -207,35 +269,70 @@ pub fn quantile(v: &mut [f64], q: f64) -> f64 {
     a + (b - a) * frac
 }
 
-/// Median and robust standard deviation (the larger of the MAD and IQR estimates).
+/// Median and robust standard deviation (the larger of the MAD and IQR estimates),
+/// reordering `values`.
 pub fn robust_location_scale(values: &mut [f64]) -> (f64, f64) {
+    let mut dev = Vec::with_capacity(values.len());
+    robust_location_scale_with(values, &mut dev)
+}
+
+fn min_of(v: &[f64]) -> Option<f64> {
+    v.iter().copied().reduce(f64::min)
+}
+
+/// [`robust_location_scale`] with the absolute deviations in `dev` (reused across calls):
+/// selections instead of a sort, no allocation once `dev` has grown. The same numbers as
+/// interpolating in the sorted values.
+pub fn robust_location_scale_with(values: &mut [f64], dev: &mut Vec<f64>) -> (f64, f64) {
     if values.is_empty() {
         return (f64::NAN, f64::NAN);
     }
-    // One sort serves the three quantiles (the same linear interpolation as `quantile`).
-    values.sort_unstable_by(|a, b| a.total_cmp(b));
-    let q = |p: f64| {
-        let pos = p * (values.len() - 1) as f64;
+    let n = values.len();
+    let last = (n - 1) as f64;
+    // The median's lower order statistic first; the quartiles' lie on either side of it,
+    // each selected in its own part.
+    let mid = (0.5 * last).floor() as usize;
+    let vmid = *values.select_nth_unstable_by(mid, |x, y| x.total_cmp(y)).1;
+    let (left, right) = values.split_at_mut(mid);
+    let right = &mut right[1..];
+    // The `k`-th smallest (0-based) and the next one, linearly interpolated at `frac`.
+    let mut at = |pos: f64| -> f64 {
         let lo = pos.floor() as usize;
-        let hi = (lo + 1).min(values.len() - 1);
-        values[lo] + (values[hi] - values[lo]) * (pos - lo as f64)
+        let frac = pos - lo as f64;
+        let (a, b) = match lo.cmp(&mid) {
+            std::cmp::Ordering::Less => {
+                let (_, a, rest) = left.select_nth_unstable_by(lo, |x, y| x.total_cmp(y));
+                (*a, min_of(rest).unwrap_or(vmid))
+            }
+            std::cmp::Ordering::Equal => (vmid, min_of(right).unwrap_or(vmid)),
+            std::cmp::Ordering::Greater => {
+                let (_, a, rest) = right.select_nth_unstable_by(lo - mid - 1, |x, y| x.total_cmp(y));
+                (*a, min_of(rest).unwrap_or(*a))
+            }
+        };
+        a + (b - a) * frac
     };
-    let (m, q1, q3) = (q(0.5), q(0.25), q(0.75));
-    let mut dev: Vec<f64> = values.iter().map(|x| (x - m).abs()).collect();
-    let mad = median(&mut dev);
+    let m = at(0.5 * last);
+    let q1 = at(0.25 * last);
+    let q3 = at(0.75 * last);
+    dev.clear();
+    dev.extend(values.iter().map(|x| (x - m).abs()));
+    let mad = median(dev);
     (m, (1.4826 * mad).max((q3 - q1) / 1.349))
 }
 
-fn continuous(signal: &Signal, cfg: &RcaConfig) -> Option<SignalScore> {
-    let mut base: Vec<f64> = signal.baseline.iter().map(|s| s.value).filter(|v| v.is_finite()).collect();
+fn continuous(signal: &Signal, cfg: &RcaConfig, scratch: &mut Scratch) -> Option<SignalScore> {
+    let Scratch { a: base, b: zs } = scratch;
+    base.clear();
+    base.extend(signal.baseline.iter().map(|s| s.value).filter(|v| v.is_finite()));
     if base.len() < cfg.min_baseline_samples {
         return None;
     }
-    let (level, spread) = robust_location_scale(&mut base);
+    let (level, spread) = robust_location_scale_with(base, zs);
     let scale = spread.max(cfg.min_relative_shift * level.abs()).max(1e-12);
     let dir = signal.kind.direction();
     let shift = |x: f64| if dir == 0.0 { (x - level).abs() } else { dir * (x - level) };
-    let mut zs = Vec::with_capacity(signal.window.len());
+    zs.clear();
     let mut onset = None;
     for s in &signal.window {
         let z = if s.value.is_finite() { shift(s.value) / scale } else { 0.0 };
@@ -245,7 +342,8 @@ fn continuous(signal: &Signal, cfg: &RcaConfig) -> Option<SignalScore> {
         zs.push(z);
     }
     let k = persistence(zs.len(), cfg);
-    let z = kth_largest(&mut zs, k);
+    let onset = sustained_onset(&signal.window, zs, k, cfg).or(onset);
+    let z = kth_largest(zs, k);
     let delta = z * scale;
     let observed = if dir == 0.0 { level + delta } else { level + dir * delta };
     Some(SignalScore { z, delta, level, observed, onset })
@@ -268,7 +366,7 @@ pub fn binomial_z(e: f64, n: f64, p0: f64) -> f64 {
     }
 }
 
-fn binomial(signal: &Signal, cfg: &RcaConfig) -> Option<SignalScore> {
+fn binomial(signal: &Signal, cfg: &RcaConfig, zs: &mut Vec<f64>) -> Option<SignalScore> {
     let (mut e0, mut n0, mut rows) = (0.0, 0.0, 0usize);
     for s in &signal.baseline {
         if s.value.is_finite() && s.weight.is_finite() && s.weight > 0.0 {
@@ -282,7 +380,7 @@ fn binomial(signal: &Signal, cfg: &RcaConfig) -> Option<SignalScore> {
     }
     // Jeffreys-style estimate, floored: zero errors in the baseline is not a zero rate.
     let p0 = ((e0 + 0.5) / (n0 + 1.0)).max(cfg.min_error_ratio).min(0.999);
-    let mut zs = Vec::with_capacity(signal.window.len());
+    zs.clear();
     let (mut e, mut n, mut above) = (0.0, 0.0, 0usize);
     let mut onset = None;
     for s in &signal.window {
@@ -303,9 +401,10 @@ fn binomial(signal: &Signal, cfg: &RcaConfig) -> Option<SignalScore> {
         zs.push(z);
     }
     let k = persistence(zs.len(), cfg);
+    let onset = sustained_onset(&signal.window, zs, k, cfg).or(onset);
     // Counts pool: when the ratio stayed above baseline for long enough, the whole window
     // is the evidence; otherwise only as much as the persistence rule lets through.
-    let z = if above >= k && n > 0.0 { binomial_z(e, n, p0) } else { kth_largest(&mut zs, k) };
+    let z = if above >= k && n > 0.0 { binomial_z(e, n, p0) } else { kth_largest(zs, k) };
     let observed = if n > 0.0 { e / n } else { p0 };
     Some(SignalScore { z, delta: observed - p0, level: p0, observed, onset })
 }
@@ -337,6 +436,42 @@ mod tests {
         assert_eq!(s, 0.0);
     }
 
+    /// The robust location and scale as computed before selection replaced the sort.
+    fn sorted_location_scale(values: &mut [f64]) -> (f64, f64) {
+        values.sort_unstable_by(|a, b| a.total_cmp(b));
+        let q = |p: f64| {
+            let pos = p * (values.len() - 1) as f64;
+            let lo = pos.floor() as usize;
+            let hi = (lo + 1).min(values.len() - 1);
+            values[lo] + (values[hi] - values[lo]) * (pos - lo as f64)
+        };
+        let (m, q1, q3) = (q(0.5), q(0.25), q(0.75));
+        let mut dev: Vec<f64> = values.iter().map(|x| (x - m).abs()).collect();
+        let mad = median(&mut dev);
+        (m, (1.4826 * mad).max((q3 - q1) / 1.349))
+    }
+
+    #[test]
+    fn selection_gives_the_sorted_figures() {
+        let mut s: u64 = 88172645463325252;
+        let mut rnd = move || {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            (s >> 11) as f64 / (1u64 << 53) as f64
+        };
+        let mut dev = Vec::new();
+        for len in 1..130 {
+            for ties in [false, true] {
+                let v: Vec<f64> = (0..len).map(|_| if ties { (rnd() * 4.0).floor() } else { rnd() * 100.0 - 20.0 }).collect();
+                let want = sorted_location_scale(&mut v.clone());
+                let got = robust_location_scale_with(&mut v.clone(), &mut dev);
+                assert_eq!(got, want, "len {len} ties {ties}");
+                assert_eq!(robust_location_scale(&mut v.clone()), want);
+            }
+        }
+    }
+
     #[test]
     fn shifts_are_scored_in_robust_sigmas_with_persistence() {
         let cfg = RcaConfig::default();
@@ -360,6 +495,26 @@ mod tests {
         let s = score(&sig(SignalKind::Cpu, &base, &[f64::NAN, 500.0, f64::NAN]), &cfg).expect("scored");
         assert!(s.z <= 0.0, "{s:?}");
         assert!(score(&sig(SignalKind::Cpu, &[1.0, 2.0], &[3.0]), &cfg).is_none());
+    }
+
+    #[test]
+    fn onsets_date_the_sustained_shift() {
+        let cfg = RcaConfig::default();
+        let base: Vec<f64> = (0..60).map(|i| 100.0 + (i % 5) as f64).collect();
+        // A slow ramp (a leak): crosses three sigma only after a while, dated near its start.
+        let ramp: Vec<f64> = (0..60).map(|i| 102.0 + 2.0 * i as f64).collect();
+        let s = score(&sig(SignalKind::Memory, &base, &ramp), &cfg).expect("scored");
+        let first_crossing = 60_000 + 1000 * ramp.iter().position(|&v| v - 102.0 >= 3.0 * 10.2).expect("crosses") as i64;
+        let onset = s.onset.expect("onset");
+        assert!(onset < first_crossing && onset <= 60_000 + 10_000, "{onset} vs {first_crossing}");
+        // One early spike, then a sustained shift later: the shift's start, not the spike.
+        let mut w = vec![102.0; 40];
+        w[0] = 200.0;
+        for v in w.iter_mut().skip(20) {
+            *v = 200.0;
+        }
+        let s = score(&sig(SignalKind::Latency, &base, &w), &cfg).expect("scored");
+        assert_eq!(s.onset, Some(80_000));
     }
 
     #[test]
