@@ -417,7 +417,7 @@ impl State {
     /// The failing dependency of `c` that best explains its symptoms, which showed during
     /// `during`: only a dependency with a signal that started within `session_gap` of them
     /// counts (failures far apart in time are not one failure). One with such signals of a
-    /// cause class wins, the one with most of them first, then the nearest; else the
+    /// cause class wins, the one with most of them first, then the deepest; else the
     /// deepest one showing symptoms (the callers above it fail because it does).
     fn failing_dependency(&self, cluster: &str, c: &str, during: (Millis, Millis), cfg: &CorrelationConfig, topo: &Topology) -> Option<String> {
         let gap = duration_millis(cfg.session_gap);
@@ -439,7 +439,8 @@ impl State {
                     continue;
                 }
                 let hops = i64::from(hops);
-                let rank = if causes > 0 { (true, causes, -hops) } else { (false, 0, hops) };
+                // Ties go to the deeper one: what fails below explains what fails above.
+                let rank = (causes > 0, causes, hops);
                 if best.as_ref().is_none_or(|(r, k)| rank > *r || (rank == *r && dc < *k)) {
                     best = Some((rank, dc));
                 }
@@ -650,8 +651,8 @@ impl State {
     }
 }
 
-/// How well a failing dependency explains a caller: has cause-class signals, then (with
-/// cause) most cause signals and nearest, (without) deepest.
+/// How well a failing dependency explains a caller: has cause-class signals, most cause
+/// signals, deepest.
 type Rank = (bool, usize, i64);
 
 /// Forget a member's mark on its component.
