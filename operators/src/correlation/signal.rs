@@ -75,12 +75,13 @@ impl FailureClass {
         if on_node && has(&["notready", "unreachable", "down", "pressure", "kubelet", "unschedulable", "rebooted"]) {
             return FailureClass::Node;
         }
-        if has(&["latency", "slow", "duration", "responsetime", "response_time", "p99", "p95"]) {
+        // Resources first: `NetworkReceiveErrors` or `DiskLatencyHigh` speak of a resource.
+        if has(&["cpu", "memory", "disk", "filesystem", "throttl", "saturat", "iops", "network", "packet", "bandwidth", "quota", "oomkill"]) {
+            FailureClass::Resource
+        } else if has(&["latency", "slow", "duration", "responsetime", "response_time", "p99", "p95"]) {
             FailureClass::Latency
         } else if has(&["error", "5xx", "failurerate", "failure_rate", "failedrequests"]) {
             FailureClass::Errors
-        } else if has(&["cpu", "memory", "mem", "disk", "filesystem", "throttl", "saturat", "iops", "network", "packet", "bandwidth", "quota"]) {
-            FailureClass::Resource
         } else if has(&["crash", "notready", "down", "unavailable", "oom", "backoff", "restart", "mismatch", "fail", "unhealthy", "evict", "probe", "killing"]) {
             FailureClass::Availability
         } else {
@@ -303,7 +304,10 @@ mod tests {
 
     #[test]
     fn failure_classes_of_common_alerts_and_reasons() {
-        let cases: [(&str, bool, FailureClass); 14] = [
+        let cases: [(&str, bool, FailureClass); 17] = [
+            ("NetworkReceiveErrors", false, Resource),
+            ("NodeDiskIOLatencyHigh", false, Resource),
+            ("MemcachedHighLatency", false, Latency),
             ("KubeNodeNotReady", true, Node),
             ("NodeNotReady", true, Node),
             ("KubeletDown", true, Node),

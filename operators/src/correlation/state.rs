@@ -223,7 +223,11 @@ impl State {
             topo.apply(&e.cluster, u);
             return false;
         }
-        let Some(p) = place(&e, topo, cfg, &mut self.classes) else { return false };
+        let known = match &e.data {
+            Signal::Alert(a) => self.known_alert(&e.cluster, a),
+            _ => None,
+        };
+        let Some(p) = known.or_else(|| place(&e, topo, cfg, &mut self.classes)) else { return false };
         let t = to_millis(&e.time);
         let mk = scoped(&e.cluster, &p.member);
         let flapping = p.kind == SignalKind::Alert && self.observe_flap(&mk, p.status, t, cfg);
@@ -252,6 +256,30 @@ impl State {
             return false;
         }
         self.place_new(&e.cluster, &e.id, p, t, cfg, topo)
+    }
+
+    /// An update of an alert tracked in a live incident keeps the placement it has (the
+    /// common case in a storm: placing is the costly part).
+    fn known_alert(&self, cluster: &str, a: &kubesage_schemas::alert::Alert) -> Option<Placed> {
+        let inc = self.incidents.get(self.members.get(&scoped(cluster, &a.fingerprint))?)?;
+        if inc.resolved_at.is_some() && !inc.session_open {
+            return None; // a re-fire is placed afresh
+        }
+        let m = inc.members.get(&a.fingerprint).filter(|m| m.component.is_some() && m.kind == SignalKind::Alert && m.labels == a.labels)?;
+        Some(Placed {
+            member: a.fingerprint.clone(),
+            kind: SignalKind::Alert,
+            status: a.status,
+            name: a.alertname.clone(),
+            severity: a.severity,
+            starts_at: to_millis(&a.starts_at),
+            labels: a.labels.clone(),
+            class: m.class,
+            component: m.component.clone(),
+            node: m.node.clone(),
+            label_keys: Vec::new(),
+            may_open: true,
+        })
     }
 
     /// Record a status change of an alert; true when it is flapping.
@@ -389,7 +417,7 @@ impl State {
     /// The failing dependency of `c` that best explains its symptoms, which showed during
     /// `during`: only a dependency with a signal that started within `session_gap` of them
     /// counts (failures far apart in time are not one failure). One with such signals of a
-    /// cause class wins, the one with most of them first, then the nearest; else the
+    /// cause class wins, the one with most of them first, then the deepest; else the
     /// deepest one showing symptoms (the callers above it fail because it does).
     fn failing_dependency(&self, cluster: &str, c: &str, during: (Millis, Millis), cfg: &CorrelationConfig, topo: &Topology) -> Option<String> {
         let gap = duration_millis(cfg.session_gap);
@@ -411,7 +439,8 @@ impl State {
                     continue;
                 }
                 let hops = i64::from(hops);
-                let rank = if causes > 0 { (true, causes, -hops) } else { (false, 0, hops) };
+                // Ties go to the deeper one: what fails below explains what fails above.
+                let rank = (causes > 0, causes, hops);
                 if best.as_ref().is_none_or(|(r, k)| rank > *r || (rank == *r && dc < *k)) {
                     best = Some((rank, dc));
                 }
@@ -622,8 +651,8 @@ impl State {
     }
 }
 
-/// How well a failing dependency explains a caller: has cause-class signals, then (with
-/// cause) most cause signals and nearest, (without) deepest.
+/// How well a failing dependency explains a caller: has cause-class signals, most cause
+/// signals, deepest.
 type Rank = (bool, usize, i64);
 
 /// Forget a member's mark on its component.
