@@ -7,4 +7,5 @@ pub mod nab;
 pub mod petshop;
 pub mod rcaeval;
 pub mod rcasim;
+pub mod rng;
 pub mod storm;

@@ -234,6 +234,20 @@ pub fn run_kubesage(config: &Path, roles: &[&str], log: &Path) -> Proc {
     Proc { child, name: "kubesage".into() }
 }
 
+/// POST `body` with its content type (and content encoding, when given); the status code
+/// and the response text.
+pub fn http_post(url: &str, content_type: &str, encoding: Option<&str>, body: Vec<u8>) -> (u16, String) {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("rt");
+    rt.block_on(async {
+        let mut req = reqwest::Client::new().post(url).header("content-type", content_type).body(body);
+        if let Some(e) = encoding {
+            req = req.header("content-encoding", e);
+        }
+        let resp = req.send().await.expect("post");
+        (resp.status().as_u16(), resp.text().await.unwrap_or_default())
+    })
+}
+
 /// Wait until `url` answers 200.
 pub fn wait_http_ok(url: &str, timeout: Duration) {
     let deadline = Instant::now() + timeout;

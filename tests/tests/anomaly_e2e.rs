@@ -16,17 +16,6 @@ use kubesage_tests::*;
 
 const SLOW_POD: &str = "payments-7d9f8c6b5-q8w2n";
 
-fn post(url: &str, content_type: &str, encoding: Option<&str>, body: Vec<u8>) -> u16 {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("rt");
-    rt.block_on(async {
-        let mut req = reqwest::Client::new().post(url).header("content-type", content_type).body(body);
-        if let Some(e) = encoding {
-            req = req.header("content-encoding", e);
-        }
-        req.send().await.expect("post").status().as_u16()
-    })
-}
-
 #[test]
 fn anomalies_survive_a_crash_of_the_operate_worker() {
     let broker = Broker::start();
@@ -48,9 +37,9 @@ fn anomalies_survive_a_crash_of_the_operate_worker() {
     let send = |minutes: std::ops::Range<usize>| {
         for m in minutes {
             let body = snap::raw::Encoder::new().compress_vec(&prost::Message::encode_to_vec(&writes[m])).expect("snappy");
-            assert_eq!(post(&write_url, "application/x-protobuf", Some("snappy"), body), 204, "remote_write minute {m}");
+            assert_eq!(http_post(&write_url, "application/x-protobuf", Some("snappy"), body).0, 204, "remote_write minute {m}");
             let body = serde_json::to_vec(&pushes[m]).expect("json");
-            assert_eq!(post(&push_url, "application/json", None, body), 204, "loki push minute {m}");
+            assert_eq!(http_post(&push_url, "application/json", None, body).0, 204, "loki push minute {m}");
         }
     };
 

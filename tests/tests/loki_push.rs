@@ -11,14 +11,6 @@ use kubesage_schemas::{topics, Envelope};
 use kubesage_tests::*;
 use prost::Message;
 
-fn post(url: &str, content_type: &str, body: Vec<u8>) -> (u16, String) {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("rt");
-    rt.block_on(async {
-        let resp = reqwest::Client::new().post(url).header("content-type", content_type).body(body).send().await.expect("post");
-        (resp.status().as_u16(), resp.text().await.unwrap_or_default())
-    })
-}
-
 #[test]
 fn loki_push_json_and_protobuf_land_on_the_logs_topic() {
     let broker = Broker::start();
@@ -32,7 +24,7 @@ fn loki_push_json_and_protobuf_land_on_the_logs_topic() {
 
     let json = r#"{"streams":[{"stream":{"namespace":"shop","app":"payments","cluster":"c1"},"values":[["1763900000000000001","level=info msg=\"charge ok\" id=17"],["1763900000000000002","panic: nil map","{\"level\":\"error\"}"]]}]}"#;
     let json = json.replace("\"{\\\"level\\\":\\\"error\\\"}\"", "{\"level\":\"error\"}");
-    let (code, body) = post(&url, "application/json", json.into_bytes());
+    let (code, body) = http_post(&url, "application/json", None, json.into_bytes());
     assert_eq!(code, 204, "{body}");
 
     let req = logproto::PushRequest {
@@ -44,7 +36,7 @@ fn loki_push_json_and_protobuf_land_on_the_logs_topic() {
         }],
     };
     let compressed = snap::raw::Encoder::new().compress_vec(&req.encode_to_vec()).expect("snappy");
-    let (code, body) = post(&url, "application/x-protobuf", compressed);
+    let (code, body) = http_post(&url, "application/x-protobuf", None, compressed);
     assert_eq!(code, 204, "{body}");
 
     let records: Vec<Envelope<LogRecord>> = broker.read_json(topics::LOGS);
@@ -64,7 +56,7 @@ fn loki_push_json_and_protobuf_land_on_the_logs_topic() {
         ("application/x-protobuf", snap::raw::Encoder::new().compress_vec(&logproto::PushRequest { streams: vec![logproto::Stream { labels: "app=x".into(), entries: vec![] }] }.encode_to_vec()).expect("snappy"), "braces"),
     ];
     for (ct, body, reason) in bad {
-        let (code, text) = post(&url, ct, body);
+        let (code, text) = http_post(&url, ct, None, body);
         assert_eq!(code, 400, "{reason}: {text}");
         assert!(text.contains(reason), "{text} should mention {reason}");
     }

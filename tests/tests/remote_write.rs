@@ -24,18 +24,6 @@ fn get_json(url: &str) -> Value {
     rt.block_on(async { reqwest::get(url).await.expect("get").json::<Value>().await.expect("json") })
 }
 
-fn post(url: &str, body: Vec<u8>, encoding: Option<&str>) -> (u16, String) {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("rt");
-    rt.block_on(async {
-        let mut req = reqwest::Client::new().post(url).header("content-type", "application/x-protobuf").body(body);
-        if let Some(e) = encoding {
-            req = req.header("content-encoding", e);
-        }
-        let resp = req.send().await.expect("post");
-        (resp.status().as_u16(), resp.text().await.unwrap_or_default())
-    })
-}
-
 #[test]
 fn a_real_prometheus_remote_writes_every_sample() {
     let broker = Broker::start();
@@ -49,13 +37,13 @@ fn a_real_prometheus_remote_writes_every_sample() {
     let write_url = format!("http://127.0.0.1:{port}/api/v1/write");
 
     // Bodies that can never succeed are 4xx with a reason (Prometheus drops those).
-    let (code, body) = post(&write_url, b"plain".to_vec(), None);
+    let (code, body) = http_post(&write_url, "application/x-protobuf", None, b"plain".to_vec());
     assert_eq!(code, 400, "{body}");
     assert!(body.contains("snappy"), "{body}");
-    let (code, body) = post(&write_url, snap::raw::Encoder::new().compress_vec(b"\xff\xff\xff").expect("snappy"), Some("snappy"));
+    let (code, body) = http_post(&write_url, "application/x-protobuf", Some("snappy"), snap::raw::Encoder::new().compress_vec(b"\xff\xff\xff").expect("snappy"));
     assert_eq!(code, 400, "{body}");
     assert!(body.contains("WriteRequest"), "{body}");
-    let (code, _) = post(&write_url, vec![0u8; 70_000], Some("snappy"));
+    let (code, _) = http_post(&write_url, "application/x-protobuf", Some("snappy"), vec![0u8; 70_000]);
     assert_eq!(code, 413);
 
     let prom_port = free_port();

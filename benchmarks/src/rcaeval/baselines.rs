@@ -54,7 +54,7 @@ pub fn dummy(case: &Case, _: &RcaConfig) -> Vec<String> {
     for b in parts.concat().bytes() {
         h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
     }
-    let mut rng = crate::rcasim::sim::Rng::new(h);
+    let mut rng = crate::rng::Rng::new(h);
     let mut s = case.services();
     for i in (1..s.len()).rev() {
         s.swap(i, rng.below(i + 1));

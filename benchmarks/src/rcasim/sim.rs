@@ -4,6 +4,8 @@
 
 use std::collections::BTreeMap;
 
+use crate::rng::Rng;
+
 /// Faults, named as RCAEval names them.
 pub const FAULTS: [&str; 5] = ["cpu", "mem", "delay", "loss", "disk"];
 /// Metrics per service, as RCAEval RE1 columns `<service>_<metric>`.
@@ -12,39 +14,6 @@ pub const METRICS: [&str; 7] = ["cpu", "mem", "diskio", "latency-50", "latency-9
 pub const STEP_S: i64 = 5;
 pub const NORMAL_ROWS: usize = 120;
 pub const FAULT_ROWS: usize = 60;
-
-/// SplitMix64: small, fast, and the same numbers on every platform.
-#[derive(Debug, Clone)]
-pub struct Rng(u64);
-
-impl Rng {
-    pub fn new(seed: u64) -> Rng {
-        Rng(seed ^ 0x9E37_79B9_7F4A_7C15)
-    }
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    /// Uniform in [0, 1).
-    pub fn f(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-    }
-    pub fn range(&mut self, lo: f64, hi: f64) -> f64 {
-        lo + (hi - lo) * self.f()
-    }
-    /// Uniform in 0..n (n > 0).
-    pub fn below(&mut self, n: usize) -> usize {
-        (self.next_u64() % n.max(1) as u64) as usize
-    }
-    pub fn normal(&mut self) -> f64 {
-        let u = self.f().max(1e-12);
-        let v = self.f();
-        (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()
-    }
-}
 
 #[derive(Debug, Clone)]
 pub struct Service {

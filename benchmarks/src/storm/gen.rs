@@ -14,6 +14,8 @@ use kubesage_schemas::k8s::ObjectRef;
 use kubesage_schemas::topology::{TopologyOp, TopologyUpdate};
 use kubesage_schemas::Envelope;
 
+use crate::rng::Rng;
+
 pub const NAMESPACE: &str = "shop";
 pub const CLUSTER: &str = "storm";
 /// 2026-01-01T00:00:00Z: where generated storms start.
@@ -37,41 +39,6 @@ pub struct GenConfig {
 impl Default for GenConfig {
     fn default() -> Self {
         GenConfig { seed: 0, services: 30, nodes: 10, faults: 12, noise_per_hour: 3.0, flapping: 4, per_pod_symptoms: true }
-    }
-}
-
-/// SplitMix64: small, seeded, the same on every machine.
-pub struct Rng(u64);
-
-impl Rng {
-    pub fn new(seed: u64) -> Self {
-        Rng(seed ^ 0x9E37_79B9_7F4A_7C15)
-    }
-
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `[0, n)` (`n` > 0).
-    pub fn below(&mut self, n: usize) -> usize {
-        (self.next_u64() % n.max(1) as u64) as usize
-    }
-
-    /// Uniform in `[lo, hi]` (integers).
-    pub fn range(&mut self, lo: i64, hi: i64) -> i64 {
-        lo + (self.next_u64() % (hi - lo + 1).max(1) as u64) as i64
-    }
-
-    pub fn chance(&mut self, p: f64) -> bool {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64 <= p
-    }
-
-    pub fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len())]
     }
 }
 
@@ -150,7 +117,7 @@ pub fn cluster(cfg: &GenConfig, rng: &mut Rng) -> Cluster {
         };
         let base = if stateful { STORES[(i - entry - middle) % STORES.len()].to_string() } else { NAMES[i % NAMES.len()].to_string() };
         let name = if i >= NAMES.len() && !stateful { format!("{base}-{}", i / NAMES.len()) } else if stateful && i - entry - middle >= STORES.len() { format!("{base}-{}", (i - entry - middle) / STORES.len()) } else { base };
-        let replicas = if stateful { rng.range(1, 3) } else { rng.range(2, 4) } as usize;
+        let replicas = if stateful { rng.between(1, 3) } else { rng.between(2, 4) } as usize;
         let pods = if stateful {
             (0..replicas).map(|r| (format!("{name}-{r}"), rng.below(nodes.len()))).collect()
         } else {
@@ -160,7 +127,7 @@ pub fn cluster(cfg: &GenConfig, rng: &mut Rng) -> Cluster {
         let routes = if stateful {
             vec!["query".to_string(), "write".to_string()]
         } else {
-            (0..rng.range(3, 5)).map(|r| format!("/api/{name}/{}", ["get", "list", "create", "update", "delete"][r as usize])).collect()
+            (0..rng.between(3, 5)).map(|r| format!("/api/{name}/{}", ["get", "list", "create", "update", "delete"][r as usize])).collect()
         };
         services.push(Service { name, layer, stateful, pods, calls: Vec::new(), routes });
     }
@@ -172,7 +139,7 @@ pub fn cluster(cfg: &GenConfig, rng: &mut Rng) -> Cluster {
             continue;
         }
         let next: Vec<usize> = below.iter().copied().filter(|&j| services[j].layer == layer + 1).collect();
-        let k = rng.range(1, 3) as usize;
+        let k = rng.between(1, 3) as usize;
         let mut calls = BTreeSet::new();
         for _ in 0..k {
             let pool = if !next.is_empty() && rng.chance(0.7) { &next } else { &below };
@@ -327,25 +294,25 @@ pub fn generate(cfg: &GenConfig) -> Storm {
     for f in 0..cfg.faults {
         let id = format!("fault-{f:02}");
         let kind = FaultKind::ALL[rng.below(FaultKind::ALL.len())];
-        let duration = rng.range(8, 25) * 60_000;
+        let duration = rng.between(8, 25) * 60_000;
         let end = t + duration;
         if kind == FaultKind::NodeDown {
             let n = rng.below(c.nodes.len());
             let node = c.nodes[n].clone();
             faults.insert(id.clone(), (kind, format!("Node/{node}")));
             let s = sev(&mut rng);
-            fire(&mut out, labels(&[("alertname", "KubeNodeNotReady"), ("node", &node), ("severity", s)]), t + rng.range(40, 120) * 1000, end, Some(&id));
+            fire(&mut out, labels(&[("alertname", "KubeNodeNotReady"), ("node", &node), ("severity", s)]), t + rng.between(40, 120) * 1000, end, Some(&id));
             if rng.chance(0.5) {
-                fire(&mut out, labels(&[("alertname", "KubeletDown"), ("node", &node), ("severity", "critical")]), t + rng.range(40, 120) * 1000, end, Some(&id));
+                fire(&mut out, labels(&[("alertname", "KubeletDown"), ("node", &node), ("severity", "critical")]), t + rng.between(40, 120) * 1000, end, Some(&id));
             }
             for s in &c.services {
                 for (p, pn) in &s.pods {
                     if *pn != n {
                         continue;
                     }
-                    let at = t + rng.range(10, 180) * 1000;
-                    fire(&mut out, labels(&[("alertname", "KubePodNotReady"), ("namespace", NAMESPACE), ("pod", p), ("severity", "warning")]), at, end + rng.range(0, 120) * 1000, Some(&id));
-                    fire(&mut out, labels(&[("alertname", "TargetDown"), ("namespace", NAMESPACE), ("pod", p), ("job", &s.name), ("severity", "warning")]), at + rng.range(0, 60) * 1000, end, Some(&id));
+                    let at = t + rng.between(10, 180) * 1000;
+                    fire(&mut out, labels(&[("alertname", "KubePodNotReady"), ("namespace", NAMESPACE), ("pod", p), ("severity", "warning")]), at, end + rng.between(0, 120) * 1000, Some(&id));
+                    fire(&mut out, labels(&[("alertname", "TargetDown"), ("namespace", NAMESPACE), ("pod", p), ("job", &s.name), ("severity", "warning")]), at + rng.between(0, 60) * 1000, end, Some(&id));
                 }
             }
         } else {
@@ -363,11 +330,11 @@ pub fn generate(cfg: &GenConfig) -> Storm {
             for (p, _) in &svc.pods {
                 for a in cause {
                     let s = sev(&mut rng);
-                    fire(&mut out, labels(&[("alertname", a), ("namespace", NAMESPACE), ("pod", p), ("container", &svc.name), ("severity", s)]), t + rng.range(30, 150) * 1000, end + rng.range(0, 90) * 1000, Some(&id));
+                    fire(&mut out, labels(&[("alertname", a), ("namespace", NAMESPACE), ("pod", p), ("container", &svc.name), ("severity", s)]), t + rng.between(30, 150) * 1000, end + rng.between(0, 90) * 1000, Some(&id));
                 }
             }
             if kind == FaultKind::CrashLoop && !svc.stateful {
-                fire(&mut out, labels(&[("alertname", "KubeDeploymentReplicasMismatch"), ("namespace", NAMESPACE), ("deployment", &svc.name), ("severity", "warning")]), t + rng.range(60, 240) * 1000, end, Some(&id));
+                fire(&mut out, labels(&[("alertname", "KubeDeploymentReplicasMismatch"), ("namespace", NAMESPACE), ("deployment", &svc.name), ("severity", "warning")]), t + rng.between(60, 240) * 1000, end, Some(&id));
             }
             // Symptoms on the root's routes and on every affected caller's routes: the root
             // shows its own kind; callers see slow calls, and time-outs as errors too.
@@ -392,22 +359,22 @@ pub fn generate(cfg: &GenConfig) -> Storm {
                     for a in if hops == 0 { symptom } else { caller_symptom } {
                         for pod in &pods {
                             // Callers often alert before the root does.
-                            let at = t + rng.range(20, 120) * 1000 + i64::from(hops) * rng.range(0, 30) * 1000;
+                            let at = t + rng.between(20, 120) * 1000 + i64::from(hops) * rng.between(0, 30) * 1000;
                             let sv = sev(&mut rng);
-                            fire(&mut out, labels(&[("alertname", a), ("namespace", NAMESPACE), ("service", &service.name), ("route", route), ("pod", pod), ("severity", sv)]), at, end + rng.range(0, 120) * 1000, Some(&id));
+                            fire(&mut out, labels(&[("alertname", a), ("namespace", NAMESPACE), ("service", &service.name), ("route", route), ("pod", pod), ("severity", sv)]), at, end + rng.between(0, 120) * 1000, Some(&id));
                         }
                     }
                 }
             }
         }
-        t += rng.range(12, 30) * 60_000;
+        t += rng.between(12, 30) * 60_000;
     }
     let horizon = t + 30 * 60_000;
     // Background noise: single alerts on random components, any kind.
     let hours = (horizon - T0) as f64 / 3_600_000.0;
     let noise = (cfg.noise_per_hour * hours).round() as usize;
     for i in 0..noise {
-        let at = rng.range(T0, horizon);
+        let at = rng.between(T0, horizon);
         let s = &c.services[rng.below(c.services.len())];
         let (p, n) = s.pods[rng.below(s.pods.len())].clone();
         let route = rng.pick(&s.routes).clone();
@@ -420,7 +387,7 @@ pub fn generate(cfg: &GenConfig) -> Storm {
             3 => labels(&[("alertname", "KubePodCrashLooping"), ("namespace", NAMESPACE), ("pod", &p), ("severity", "warning")]),
             _ => labels(&[("alertname", "NodeFilesystemSpaceFillingUp"), ("node", &n), ("mountpoint", "/var"), ("device", &tag), ("severity", "warning")]),
         };
-        fire(&mut out, l, at, at + rng.range(3, 20) * 60_000, None);
+        fire(&mut out, l, at, at + rng.between(3, 20) * 60_000, None);
     }
     // Flapping alerts: fire for 1-3 minutes out of every 4-9, for an hour or two.
     for _ in 0..cfg.flapping {
@@ -432,11 +399,11 @@ pub fn generate(cfg: &GenConfig) -> Storm {
             let (p, _) = s.pods[rng.below(s.pods.len())].clone();
             labels(&[("alertname", "KubeContainerWaiting"), ("namespace", NAMESPACE), ("pod", &p), ("container", "sidecar"), ("severity", "info")])
         };
-        let mut at = rng.range(T0, horizon - 2 * 3_600_000).max(T0);
-        let until = at + rng.range(60, 120) * 60_000;
-        let period = rng.range(4, 9) * 60_000;
+        let mut at = rng.between(T0, horizon - 2 * 3_600_000).max(T0);
+        let until = at + rng.between(60, 120) * 60_000;
+        let period = rng.between(4, 9) * 60_000;
         while at < until {
-            let on = rng.range(60, 180) * 1000;
+            let on = rng.between(60, 180) * 1000;
             fire(&mut out, l.clone(), at, at + on, None);
             at += period;
         }
