@@ -100,14 +100,7 @@ impl Observers {
 /// value early and make `/metrics` unparseable.
 pub fn label_value(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 8);
-    for c in s.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '"' => out.push_str("\\\""),
-            '\n' => out.push_str("\\n"),
-            c => out.push(c),
-        }
-    }
+    kubesage_schemas::signals::escape_label_value(s, &mut out);
     out
 }
 

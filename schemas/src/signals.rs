@@ -128,16 +128,21 @@ pub fn series_key(name: &str, labels: &BTreeMap<String, String>) -> String {
         }
         key.push_str(k);
         key.push_str("=\"");
-        for c in v.chars() {
-            match c {
-                '\\' => key.push_str("\\\\"),
-                '"' => key.push_str("\\\""),
-                '\n' => key.push_str("\\n"),
-                c => key.push(c),
-            }
-        }
+        escape_label_value(v, &mut key);
         key.push('"');
     }
     key.push('}');
     key
+}
+
+/// Append `v` escaped as a Prometheus label value (backslash, double quote, newline).
+pub fn escape_label_value(v: &str, out: &mut String) {
+    for c in v.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
 }

@@ -41,11 +41,10 @@ pub const SPIKE: u8 = 1;
 pub const SHIFT: u8 = 2;
 pub const VARIANCE_UP: u8 = 4;
 pub const VARIANCE_DOWN: u8 = 8;
-pub const SEASONAL: u8 = 16;
 
 pub fn detector_names(mask: u8) -> Vec<String> {
     let mut out = Vec::new();
-    for (bit, name) in [(SPIKE, "spike"), (SHIFT, "level_shift"), (VARIANCE_UP, "variance_up"), (VARIANCE_DOWN, "variance_down"), (SEASONAL, "seasonal")] {
+    for (bit, name) in [(SPIKE, "spike"), (SHIFT, "level_shift"), (VARIANCE_UP, "variance_up"), (VARIANCE_DOWN, "variance_down")] {
         if mask & bit != 0 {
             out.push(name.to_string());
         }
@@ -104,7 +103,7 @@ impl Tests {
 
     /// The sample's statistic on the normal-quantile scale, and the detectors beyond U.
     #[inline]
-    pub fn statistic(&self, r: &Residual, extra: Option<f64>) -> (f64, u8) {
+    pub fn statistic(&self, r: &Residual) -> (f64, u8) {
         let mut z = 0.0f64;
         let mut mask = 0u8;
         let mut take = |s: f64, bit: u8| {
@@ -119,9 +118,6 @@ impl Tests {
             take(self.z_of_p(self.chi.sf(r.energy * self.dof)), VARIANCE_UP);
         } else if r.energy < self.energy_lo {
             take(self.z_of_p(self.chi.cdf(r.energy * self.dof)), VARIANCE_DOWN);
-        }
-        if let Some(s) = extra {
-            take(s, SEASONAL);
         }
         (z.min(Z_MAX), mask)
     }

@@ -112,7 +112,7 @@ impl SeriesDetector {
             run_peak: 0.0,
             run_quiet: 0,
             episode: None,
-            seasonal: stack.seasonal.as_ref().map(|p| Box::new(Seasonal::new(p))),
+            seasonal: stack.seasonal.as_ref().map(|_| Box::default()),
         }
     }
 
@@ -125,18 +125,15 @@ impl SeriesDetector {
     #[inline]
     pub fn update(&mut self, t: Millis, x: f64, stack: &Stack) -> Verdict {
         self.last_time = t;
-        let (y, season, seasonal_surprise) = match (&mut self.seasonal, &stack.seasonal) {
-            (Some(s), Some(p)) => s.adjust(x, p),
-            _ => (x, 0.0, None),
-        };
+        let (y, season) = self.seasonal.as_ref().map_or((x, 0.0), |s| s.adjust(x));
         let r = self.baseline.residual(y, &stack.weights);
-        let (z, mask) = stack.tests.statistic(&r, seasonal_surprise);
+        let (z, mask) = stack.tests.statistic(&r);
         let q = self.tail.q(z);
         let warm = self.baseline.n >= stack.warmup;
         self.tail.learn(z, &stack.tests);
         self.baseline.learn(y, &r, &stack.weights);
         if let (Some(s), Some(p)) = (&mut self.seasonal, &stack.seasonal) {
-            s.learn(x, y, p);
+            s.learn(x, p);
         }
         self.track_regime(mask, stack);
         let score = calibrate::score_of(q);

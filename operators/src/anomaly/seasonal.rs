@@ -67,10 +67,6 @@ pub struct Seasonal {
 }
 
 impl Seasonal {
-    pub fn new(_p: &SeasonalParams) -> Self {
-        Seasonal::default()
-    }
-
     /// Period in use, if any.
     pub fn period(&self) -> Option<usize> {
         (!self.profile.is_empty()).then_some(self.profile.len())
@@ -85,19 +81,19 @@ impl Seasonal {
         f64::from(self.strength)
     }
 
-    /// The value with the season removed, the season removed, and an extra statistic for
-    /// the calibration (none: the residual tests judge the deseasonalised value).
+    /// The value with the season removed, and the season removed (the residual tests then
+    /// judge the deseasonalised value).
     #[inline]
-    pub fn adjust(&mut self, x: f64, _p: &SeasonalParams) -> (f64, f64, Option<f64>) {
+    pub fn adjust(&self, x: f64) -> (f64, f64) {
         match self.profile.get(self.phase as usize) {
-            Some(&s) => (x - f64::from(s), f64::from(s), None),
-            None => (x, 0.0, None),
+            Some(&s) => (x - f64::from(s), f64::from(s)),
+            None => (x, 0.0),
         }
     }
 
     /// Learn the raw value `x` (after `adjust` judged it); refit when due.
     #[inline]
-    pub fn learn(&mut self, x: f64, _y: f64, p: &SeasonalParams) {
+    pub fn learn(&mut self, x: f64, p: &SeasonalParams) {
         if self.history.len() < p.history {
             self.history.push(x as f32);
         } else if !self.history.is_empty() {
@@ -232,14 +228,14 @@ mod tests {
     fn the_season_is_removed_after_a_refit() {
         let p = SeasonalParams { refit_every: 256, ..params() };
         let data = wave(4096, 48.0, 0.2);
-        let mut s = Seasonal::new(&p);
+        let mut s = Seasonal::default();
         let mut late_residual = 0.0f64;
         for (i, &x) in data.iter().enumerate() {
-            let (y, _, _) = s.adjust(x, &p);
+            let (y, _) = s.adjust(x);
             if i >= 3072 {
                 late_residual = late_residual.max((y - 10.0).abs());
             }
-            s.learn(x, y, &p);
+            s.learn(x, &p);
         }
         assert_eq!(s.period(), Some(48));
         assert!(s.strength() > 0.9, "strength {}", s.strength());
@@ -249,9 +245,9 @@ mod tests {
     #[test]
     fn snapshot_round_trip_keeps_the_profile() {
         let p = SeasonalParams { refit_every: 256, ..params() };
-        let mut s = Seasonal::new(&p);
+        let mut s = Seasonal::default();
         for x in wave(1024, 32.0, 0.1) {
-            s.learn(x, x, &p);
+            s.learn(x, &p);
         }
         let back: Seasonal = serde_json::from_value(serde_json::to_value(&s).expect("encode")).expect("decode");
         assert_eq!(back, s);

@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
 use kubesage_schemas::ids::stable_id;
-use kubesage_schemas::signals::{Anomaly, AnomalyPhase, LogPattern, LogRecord};
+use kubesage_schemas::signals::{series_key, Anomaly, AnomalyPhase, LogPattern, LogRecord};
 use kubesage_schemas::{topics, Envelope};
 use serde::{Deserialize, Serialize};
 use statrs::distribution::{DiscreteCDF, Poisson};
@@ -87,18 +87,6 @@ impl LogAnomaly {
         let window = duration_millis(cfg.window).max(1000);
         let miner = TemplateMiner::new(cfg.miner.clone());
         LogAnomaly { cfg, window, miner, state: State::default() }
-    }
-
-    fn stream_key(labels: &BTreeMap<String, String>) -> String {
-        let mut k = String::from("{");
-        for (i, (n, v)) in labels.iter().enumerate() {
-            if i > 0 {
-                k.push(',');
-            }
-            k.push_str(&format!("{n}={v:?}"));
-        }
-        k.push('}');
-        k
     }
 
     fn template_text(&self, id: u64) -> String {
@@ -295,7 +283,7 @@ impl Operator for LogAnomaly {
         }
         let mut labels = e.data.stream.clone();
         labels.insert("cluster".into(), e.cluster.clone());
-        let stream = Self::stream_key(&labels);
+        let stream = series_key("", &labels);
         self.state.streams.entry(stream.clone()).or_insert_with(|| (labels, 0));
         let mined = self.miner.add(&e.data.line);
         let template = mined.template.0;
