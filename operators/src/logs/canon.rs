@@ -35,6 +35,57 @@ pub(crate) const TOKEN_DELIM: [bool; 256] = class(b" \t\n\r\x0b\x0c,!;:=|\"'[]()
 /// Delimiters of host-name segments.
 const SEGMENT_DELIM: [bool; 256] = class(b" \t\n\r\x0b\x0c,!;:=|\"'[](){}/");
 
+/// Byte classes, as bits, so one pass over a word says what it holds.
+pub(crate) const SP: u16 = 1;
+pub(crate) const DIG: u16 = 2;
+pub(crate) const ALPHA: u16 = 4;
+pub(crate) const LT: u16 = 8;
+pub(crate) const SLASH: u16 = 16;
+pub(crate) const DASH: u16 = 32;
+pub(crate) const TDELIM: u16 = 64;
+pub(crate) const DOT: u16 = 128;
+
+pub(crate) const CLASS: [u16; 256] = {
+    let mut t = [0u16; 256];
+    let mut c = 0;
+    while c < 256 {
+        let b = c as u8;
+        let mut v = 0;
+        if SPACE[c] {
+            v |= SP;
+        }
+        if b.is_ascii_digit() {
+            v |= DIG;
+        }
+        if b.is_ascii_alphabetic() {
+            v |= ALPHA;
+        }
+        if b == b'<' {
+            v |= LT;
+        }
+        if b == b'/' {
+            v |= SLASH;
+        }
+        if b == b'-' {
+            v |= DASH;
+        }
+        if TOKEN_DELIM[c] {
+            v |= TDELIM;
+        }
+        if b == b'.' {
+            v |= DOT;
+        }
+        t[c] = v;
+        c += 1;
+    }
+    t
+};
+
+/// The classes of the bytes of `b`, or-ed.
+pub(crate) fn classes(b: &[u8]) -> u16 {
+    b.iter().fold(0, |acc, &c| acc | CLASS[c as usize])
+}
+
 /// Position of the first `<*>` in `b` at or after `from`.
 #[inline]
 pub(crate) fn find_wild(b: &[u8], from: usize) -> Option<usize> {
@@ -79,21 +130,20 @@ fn is_default_string(p: &str) -> bool {
 
 /// Whether the canonical form of `w` may differ from `w` (false: it certainly equals `w`).
 pub(crate) fn needs_work(w: &str) -> bool {
-    let b = w.as_bytes();
-    let mut delim = false;
-    let mut dash = false;
-    for &c in b {
-        if c.is_ascii_digit() || c == b'<' || c == b'/' {
-            return true;
-        }
-        dash |= c == b'-';
-        delim |= TOKEN_DELIM[c as usize];
-    }
-    if dash && b.len() >= 36 {
+    needs_work_cls(w, classes(w.as_bytes()))
+}
+
+/// [`needs_work`] given the word's byte classes.
+#[inline]
+pub(crate) fn needs_work_cls(w: &str, cls: u16) -> bool {
+    if cls & (DIG | LT | SLASH) != 0 || (cls & DASH != 0 && w.len() >= 36) {
         return true;
     }
-    if !delim {
+    if cls & TDELIM == 0 {
         return is_default_string(w);
+    }
+    if cls & ALPHA == 0 {
+        return false;
     }
     let mut found = false;
     for_pieces(w, &TOKEN_DELIM, |p, d| found |= !d && is_default_string(p));
@@ -339,11 +389,6 @@ fn is_compound_name(seg: &str) -> bool {
         alpha |= part.bytes().any(|c| c.is_ascii_alphabetic());
     }
     parts >= 3 && numeric && alpha
-}
-
-/// A canonical word that holds only variables and punctuation (`<*>`, `(<*>)`, `<*>:<*>`).
-pub(crate) fn is_var_only(w: &str) -> bool {
-    word_shape(w).var_only
 }
 
 /// What the tree and the skeleton need to know about a canonical word, in one pass.

@@ -23,6 +23,7 @@ pub mod config;
 mod hash;
 pub mod miner;
 mod token;
+mod word_cache;
 #[cfg(test)]
 mod tests;
 

@@ -5,6 +5,7 @@
 use super::canon::{self, Scratch, WILDCARD};
 use super::config::MinerConfig;
 use super::hash::hash_bytes;
+use super::word_cache::WordCache;
 
 /// The token is exactly `<*>`.
 pub(crate) const WILD: u8 = 1;
@@ -39,10 +40,24 @@ impl Line {
     }
 }
 
+/// A word of the line as found by the scan.
+#[derive(Debug, Clone, Copy)]
+struct RawWord {
+    start: usize,
+    end: usize,
+    /// The byte classes it holds.
+    cls: u16,
+    /// It needs masking (it may differ from its canonical form).
+    work: bool,
+    /// Its word-cache key, when it needs masking.
+    key: u64,
+}
+
 #[derive(Debug, Default)]
 pub(crate) struct Tokenizer {
+    cache: WordCache,
     scratch: Scratch,
-    raw: Vec<(usize, usize)>,
+    raw: Vec<RawWord>,
     word: String,
 }
 
@@ -67,6 +82,11 @@ pub(crate) fn flags_of(w: &str, cfg: &MinerConfig) -> u8 {
 }
 
 impl Tokenizer {
+    /// One pass over the line finds the words and what kind of bytes each holds (and starts
+    /// loading the cache slots of the words that need masking, so those memory reads overlap
+    /// instead of stalling one after another); then a word with nothing to mask (most words)
+    /// is copied, hashed and flagged straight from its byte classes, and only the others go
+    /// through the cache or the canonicaliser.
     pub fn tokenize(&mut self, content: &str, cfg: &MinerConfig, line: &mut Line) {
         line.text.clear();
         line.toks.clear();
@@ -89,40 +109,80 @@ impl Tokenizer {
                     e -= 1;
                 }
                 forced = b[s..e].iter().any(|&c| canon::SPACE[c as usize]);
-                self.raw.push((s, e));
+                self.push_raw(content, s, e, canon::classes(&b[s..e]));
                 break;
             }
-            while i < b.len() && !canon::SPACE[b[i] as usize] {
+            let mut cls = 0u16;
+            while i < b.len() {
+                let c = canon::CLASS[b[i] as usize];
+                if c & canon::SP != 0 {
+                    break;
+                }
+                cls |= c;
                 i += 1;
             }
-            self.raw.push((s, i));
+            self.push_raw(content, s, i, cls);
         }
-        for (k, &(s, e)) in self.raw.iter().enumerate() {
-            let start = line.text.len();
+        for k in 0..self.raw.len() {
+            let w = self.raw[k];
             if forced && k + 1 == self.raw.len() {
+                let start = line.text.len();
                 line.text.push_str(WILDCARD);
+                self.push_tok(line, start, cfg);
             } else {
-                canon::canonical_word(&content[s..e], &cfg.masks, &mut self.scratch, &mut line.text);
+                self.push_word(&content[w.start..w.end], w, cfg, line);
             }
-            line.toks.push(Tok { start: start as u32, end: line.text.len() as u32, hash: 0, flags: 0 });
         }
         if cfg.masks.dates {
             self.mask_dates(content, cfg, line);
         }
-        for k in 0..line.toks.len() {
-            let w = line.word(k);
-            let (hash, flags) = (hash_bytes(w.as_bytes()), flags_of(w, cfg));
-            line.toks[k].hash = hash;
-            line.toks[k].flags = flags;
+    }
+
+    fn push_raw(&mut self, content: &str, start: usize, end: usize, cls: u16) {
+        let w = &content[start..end];
+        let (work, key) = if canon::needs_work_cls(w, cls) { (true, self.cache.probe(w)) } else { (false, 0) };
+        self.raw.push(RawWord { start, end, cls, work, key });
+    }
+
+    fn push_word(&mut self, w: &str, raw: RawWord, cfg: &MinerConfig, line: &mut Line) {
+        let start = line.text.len();
+        if raw.work {
+            if let Some(hit) = self.cache.get(w, raw.key) {
+                line.text.push_str(hit.canon);
+                line.toks.push(Tok { start: start as u32, end: line.text.len() as u32, hash: hit.hash, flags: hit.flags });
+                return;
+            }
+            canon::canonical_word(w, &cfg.masks, &mut self.scratch, &mut line.text);
+            self.push_tok(line, start, cfg);
+            if let Some(t) = line.toks.last() {
+                self.cache.put(w, raw.key, &line.text[start..], t.hash, t.flags);
+            }
+            return;
         }
+        // Unchanged: no `<`, no digit, so it is neither a variable nor routes as one unless
+        // it is a dotted name.
+        line.text.push_str(w);
+        let b = w.as_bytes();
+        let dotted = cfg.masks.dotted_names_route_as_variables && raw.cls & canon::DOT != 0 && b.last() != Some(&b'.') && {
+            b.iter().filter(|&&c| c == b'.').count() >= 2
+        };
+        let flags = if dotted { ROUTE_WILD } else { 0 };
+        line.toks.push(Tok { start: start as u32, end: line.text.len() as u32, hash: hash_bytes(b), flags });
+    }
+
+    /// Push the canonical word written to `line.text` from `start` on.
+    fn push_tok(&mut self, line: &mut Line, start: usize, cfg: &MinerConfig) {
+        let w = &line.text[start..];
+        let tok = Tok { start: start as u32, end: line.text.len() as u32, hash: hash_bytes(w.as_bytes()), flags: flags_of(w, cfg) };
+        line.toks.push(tok);
     }
 
     /// Month and weekday names next to another part of a timestamp are variables.
     fn mask_dates(&mut self, content: &str, cfg: &MinerConfig, line: &mut Line) {
         let n = self.raw.len();
         for k in 0..n {
-            let (s, e) = self.raw[k];
-            if e - s > 10 || !content.as_bytes()[s..e].iter().any(|c| c.is_ascii_alphabetic()) {
+            let RawWord { start: s, end: e, cls, .. } = self.raw[k];
+            if e - s > 10 || cls & canon::ALPHA == 0 {
                 continue;
             }
             let raw = &content[s..e];
@@ -131,12 +191,13 @@ impl Tokenizer {
                 continue;
             }
             let next_is_month = k + 1 < n && {
-                let (ns, ne) = self.raw[k + 1];
+                let RawWord { start: ns, end: ne, .. } = self.raw[k + 1];
                 let next = &content[ns..ne];
                 let (a, z) = canon::core(next);
                 canon::is_month(&next[a..z])
             };
-            let var_neighbour = (k > 0 && canon::is_var_only(line.word(k - 1))) || (k + 1 < n && canon::is_var_only(line.word(k + 1)));
+            let var_only = |j: usize| line.toks[j].flags & VAR_ONLY != 0;
+            let var_neighbour = (k > 0 && var_only(k - 1)) || (k + 1 < n && var_only(k + 1));
             if var_neighbour || next_is_month {
                 self.word.clear();
                 self.word.push_str(&raw[..cs]);
@@ -144,9 +205,57 @@ impl Tokenizer {
                 self.word.push_str(&raw[ce..]);
                 let start = line.text.len();
                 canon::canonical_word(&self.word, &cfg.masks, &mut self.scratch, &mut line.text);
-                line.toks[k].start = start as u32;
-                line.toks[k].end = line.text.len() as u32;
+                let w = &line.text[start..];
+                line.toks[k] = Tok { start: start as u32, end: line.text.len() as u32, hash: hash_bytes(w.as_bytes()), flags: flags_of(w, cfg) };
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const WORDS: &[&str] = &[
+        "Receiving", "block", "blk_-1608999687919862906", "10.251.42.84:50010", "/10.251.42.84:50010", "src:", "size=1234", "user=root",
+        "java.io.IOException:", "org.apache.hadoop", "(12)", "0x1F2e", "deadbeef99", "123e4567-e89b-12d3-a456-426614174000", "Jun", "Mon",
+        "07:07:00", "<*>", "a<*>b", "5ms", "<=10", "job_1445144423722_0020", "node-12.rack-3.example", "true", "[main]", "", "-", "é42",
+    ];
+
+    fn reference(content: &str, cfg: &MinerConfig) -> Vec<(String, u64, u8)> {
+        let mut scratch = Scratch::default();
+        content
+            .split(|c: char| c.is_ascii() && canon::SPACE[c as usize])
+            .filter(|w| !w.is_empty())
+            .map(|w| {
+                let mut out = String::new();
+                canon::canonical_word(w, &cfg.masks, &mut scratch, &mut out);
+                let (h, f) = (hash_bytes(out.as_bytes()), flags_of(&out, cfg));
+                (out, h, f)
+            })
+            .collect()
+    }
+
+    fn tokens(t: &mut Tokenizer, content: &str, cfg: &MinerConfig) -> Vec<(String, u64, u8)> {
+        let mut line = Line::default();
+        t.tokenize(content, cfg, &mut line);
+        (0..line.len()).map(|i| (line.word(i).to_string(), line.toks[i].hash, line.toks[i].flags)).collect()
+    }
+
+    proptest! {
+        /// The fused scan, the fast path for plain words and the word cache give exactly
+        /// the canonical word, hash and flags of the one-word-at-a-time definition.
+        #[test]
+        fn tokenizing_equals_word_by_word_canonical_forms(picks in proptest::collection::vec((0..WORDS.len(), 0..3usize), 0..24)) {
+            let content: String = picks.iter().map(|&(w, sep)| format!("{}{}", WORDS[w], [" ", "  ", "\t"][sep])).collect();
+            let mut cfg = MinerConfig::default();
+            cfg.masks.dates = false;
+            let mut t = Tokenizer::default();
+            let want = reference(&content, &cfg);
+            prop_assert_eq!(&tokens(&mut t, &content, &cfg), &want);
+            // Again, now from the cache.
+            prop_assert_eq!(&tokens(&mut t, &content, &cfg), &want);
         }
     }
 }
