@@ -163,9 +163,14 @@ pub(crate) fn canonical_word(w: &str, masks: &MaskConfig, s: &mut Scratch, out: 
         out.push_str(w);
         return;
     }
-    if numeric_word(w, out) {
+    if numeric_word(w, out) || simple_word(w, masks, out) {
         return;
     }
+    general_word(w, masks, s, out);
+}
+
+/// Every mask and correction, step by step (the definition the shortcuts above agree with).
+fn general_word(w: &str, masks: &MaskConfig, s: &mut Scratch, out: &mut String) {
     let Scratch { a, b } = s;
     a.clear();
     a.push_str(w);
@@ -187,6 +192,47 @@ pub(crate) fn canonical_word(w: &str, masks: &MaskConfig, s: &mut Scratch, out: 
     }
     correct_into(a, b);
     out.push_str(b);
+}
+
+/// The common case in one pass: a word without `/` or `<` (no path rule, no variables
+/// already in it), not long enough to hold a UUID and with fewer than two `-._` (no host
+/// name). Then the masks and Loghub's corrections reduce to: a piece (between delimiters)
+/// is `<*>` when a mask takes it, it is a default string or it is all digits; and DV and
+/// CV reduce to merging each run of `<*>` joined by nothing or single dots. Returns false
+/// (writing nothing) for any other word.
+fn simple_word(w: &str, masks: &MaskConfig, out: &mut String) -> bool {
+    let b = w.as_bytes();
+    let mut seps = 0;
+    for &c in b {
+        if c == b'/' || c == b'<' {
+            return false;
+        }
+        seps += usize::from(matches!(c, b'-' | b'.' | b'_'));
+    }
+    if (masks.uuid && b.len() >= 36 && w.contains('-')) || (masks.hostnames && seps >= 2) {
+        return false;
+    }
+    // Where the last `<*>` written ends in `out`.
+    let mut run_end: Option<usize> = None;
+    let mut emit = |piece: &str, var: bool, out: &mut String| {
+        if var {
+            match run_end {
+                // `<*>` right after `<*>` or `<*>.`: the run goes on.
+                Some(e) if e == out.len() || (e + 1 == out.len() && out.ends_with('.')) => {
+                    out.truncate(e);
+                }
+                _ => out.push_str(WILDCARD),
+            }
+            run_end = Some(out.len());
+        } else {
+            out.push_str(piece);
+        }
+    };
+    for_pieces(w, &TOKEN_DELIM, |p, d| {
+        let var = !d && (is_default_string(p) || is_digits(p) || mask_piece(p, masks));
+        emit(p, var, out);
+    });
+    true
 }
 
 /// Words made of digit runs and delimiters only (`42`, `10.0.0.1:80`, `07:07:00`, `(12)`):
@@ -488,4 +534,40 @@ pub(crate) fn generalize(a: &str, b: &str) -> String {
     let mut out = String::with_capacity(raw.len());
     correct_into(&mut raw, &mut out);
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The one-pass shortcuts (numeric words, simple words) write exactly what every
+        /// mask and correction applied step by step writes.
+        #[test]
+        fn shortcuts_equal_the_general_path(w in "[a-fA-F0-9xkmsgtrueoolnad_.:=,;()\\[\\]+@#-]{1,40}") {
+            let masks = MaskConfig::default();
+            let mut s = Scratch::default();
+            let (mut fast, mut slow) = (String::new(), String::new());
+            canonical_word(&w, &masks, &mut s, &mut fast);
+            if needs_work(&w) {
+                general_word(&w, &masks, &mut s, &mut slow);
+            } else {
+                slow.push_str(&w);
+            }
+            prop_assert_eq!(fast, slow);
+        }
+    }
+
+    #[test]
+    fn simple_words_table() {
+        let cases = [("uid=0", "uid=<*>"), ("v1.2.3", "<*>"), ("size:12,", "size:<*>,"), ("user=root", "user=<*>"), ("5ms", "<*>"), ("a.1.2", "<*>"), ("x=1.5", "x=<*>")];
+        for (w, want) in cases {
+            let mut out = String::new();
+            canonical_word(w, &MaskConfig::default(), &mut Scratch::default(), &mut out);
+            let mut general = String::new();
+            general_word(w, &MaskConfig::default(), &mut Scratch::default(), &mut general);
+            assert_eq!((out.as_str(), general.as_str()), (want, want), "{w}");
+        }
+    }
 }

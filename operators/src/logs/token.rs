@@ -182,7 +182,9 @@ impl Tokenizer {
         let n = self.raw.len();
         for k in 0..n {
             let RawWord { start: s, end: e, cls, .. } = self.raw[k];
-            if e - s > 10 || cls & canon::ALPHA == 0 {
+            // A month or day name with brackets or punctuation around it: letters, no
+            // digit or other variable mark, at most ten bytes.
+            if e - s > 10 || cls & canon::ALPHA == 0 || cls & (canon::DIG | canon::LT | canon::SLASH | canon::DASH) != 0 {
                 continue;
             }
             let raw = &content[s..e];
