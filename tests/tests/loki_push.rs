@@ -1,8 +1,15 @@
-//! The Loki push API on the real broker: JSON and snappy-protobuf bodies as Promtail,
-//! Alloy, Fluent Bit and Vector send them become records on `kubesage.logs`; bad bodies
-//! get 4xx with a reason. The bodies follow Loki's documented push formats (no Loki or
-//! Promtail binary exists on these machines to record from).
+//! The Loki push API on the real broker: JSON and snappy-protobuf bodies become records
+//! on `kubesage.logs`; bad bodies get 4xx with a reason. Two kinds of bodies:
+//! - built here from Loki's documented push formats (no Loki, Promtail, Alloy, Fluent Bit
+//!   or Vector binary exists on these machines to record from);
+//! - recorded from real third-party Loki clients installed from the npm registry and PyPI
+//!   (winston-loki: snappy protobuf and JSON; pino-loki, python-logging-loki: JSON;
+//!   loki-logger-handler: gzip'd JSON), in `pipeline/testdata/loki` with their headers in
+//!   sidecars, re-recorded by `pipeline/testdata/loki/record.sh` (never in CI). They are
+//!   posted with their recorded headers, as the clients sent them.
 
+use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use kubesage::collector::loki::logproto;
@@ -11,15 +18,32 @@ use kubesage_schemas::{topics, Envelope};
 use kubesage_tests::*;
 use prost::Message;
 
+/// A broker and a kubesage running the collectors against it, ready to take pushes
+/// (fields drop in order: kubesage stops before the broker).
+struct Collector {
+    _kubesage: Proc,
+    _dir: tempfile::TempDir,
+    broker: Broker,
+    port: u16,
+}
+
+impl Collector {
+    fn start() -> Collector {
+        let broker = Broker::start();
+        let dir = tempfile::tempdir().expect("tmp");
+        let port = free_port();
+        let config = write_config(dir.path(), &broker.bootstrap, port, "");
+        broker.create_topics(&config);
+        let kubesage = run_kubesage(&config, &["collect"], &dir.path().join("kubesage.log"));
+        wait_http_ok(&format!("http://127.0.0.1:{port}/readyz"), Duration::from_secs(30));
+        Collector { _kubesage: kubesage, _dir: dir, broker, port }
+    }
+}
+
 #[test]
 fn loki_push_json_and_protobuf_land_on_the_logs_topic() {
-    let broker = Broker::start();
-    let dir = tempfile::tempdir().expect("tmp");
-    let port = free_port();
-    let config = write_config(dir.path(), &broker.bootstrap, port, "");
-    broker.create_topics(&config);
-    let _ks = run_kubesage(&config, &["collect"], &dir.path().join("kubesage.log"));
-    wait_http_ok(&format!("http://127.0.0.1:{port}/readyz"), Duration::from_secs(30));
+    let c = Collector::start();
+    let (broker, port) = (&c.broker, c.port);
     let url = format!("http://127.0.0.1:{port}/loki/api/v1/push");
 
     let json = r#"{"streams":[{"stream":{"namespace":"shop","app":"payments","cluster":"c1"},"values":[["1763900000000000001","level=info msg=\"charge ok\" id=17"],["1763900000000000002","panic: nil map","{\"level\":\"error\"}"]]}]}"#;
@@ -61,6 +85,95 @@ fn loki_push_json_and_protobuf_land_on_the_logs_topic() {
         assert!(text.contains(reason), "{text} should mention {reason}");
     }
     assert_eq!(broker.read_all(topics::LOGS).len(), 5, "rejected bodies wrote nothing");
+}
+
+/// The recorded fixtures: (name, lines the client sent).
+const RECORDED: [(&str, usize); 5] =
+    [("winston-loki-protobuf", 5), ("winston-loki-json", 5), ("pino-loki-json", 5), ("python-logging-loki-json", 1), ("loki-logger-handler-json-gzip", 5)];
+
+fn testdata() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../pipeline/testdata/loki")
+}
+
+/// The texts the clients were asked to log (clients/scenario.json; the long line as the
+/// client scripts build it).
+fn scenario_texts() -> Vec<String> {
+    let text = std::fs::read_to_string(testdata().join("clients/scenario.json")).expect("scenario.json");
+    let v: serde_json::Value = serde_json::from_str(&text).expect("scenario json");
+    let entries = v["entries"].as_array().expect("entries");
+    entries
+        .iter()
+        .map(|e| {
+            let long = e["long"].as_u64().unwrap_or(0);
+            let timings: Vec<String> = (0..long).map(|i| format!("upstream-{i}={}ms", (i * 37) % 1000)).collect();
+            format!("{}{}", e["message"].as_str().expect("message"), timings.join(" "))
+        })
+        .collect()
+}
+
+#[test]
+fn recorded_real_client_bodies_land_on_the_logs_topic() {
+    let c = Collector::start();
+    let (broker, port) = (&c.broker, c.port);
+
+    for (name, _) in RECORDED {
+        let body = std::fs::read(testdata().join(format!("{name}.body"))).expect("body");
+        let side: serde_json::Value = serde_json::from_slice(&std::fs::read(testdata().join(format!("{name}.json"))).expect("sidecar")).expect("sidecar json");
+        let content_type = side["headers"]["Content-Type"].as_str().expect("recorded Content-Type");
+        let encoding = side["headers"]["Content-Encoding"].as_str();
+        // The cluster query parameter tells the fixtures' records apart on the topic.
+        let url = format!("http://127.0.0.1:{port}{}?cluster={name}", side["path"].as_str().expect("path"));
+        let (code, text) = http_post(&url, content_type, encoding, body);
+        assert_eq!(code, 204, "{name}: {text}");
+    }
+
+    let records: Vec<Envelope<LogRecord>> = broker.read_json(topics::LOGS);
+    let total: usize = RECORDED.iter().map(|(_, n)| n).sum();
+    assert_eq!(records.len(), total);
+    let texts = scenario_texts();
+    let mut by_fixture: BTreeMap<&str, Vec<&Envelope<LogRecord>>> = BTreeMap::new();
+    for r in &records {
+        let name = RECORDED.iter().map(|(n, _)| *n).find(|n| *n == r.cluster).unwrap_or_else(|| panic!("unexpected cluster {}", r.cluster));
+        assert_eq!(r.subject, kubesage_schemas::signals::series_key("", &r.data.stream), "keyed by stream");
+        by_fixture.entry(name).or_default().push(r);
+    }
+    for (name, n) in RECORDED {
+        let got = by_fixture.get(name).map(Vec::as_slice).unwrap_or_default();
+        assert_eq!(got.len(), n, "{name}");
+        // Every text the client was asked to log is in exactly one record's line (the JSON-line
+        // clients embed it in their JSON; UTF-8 and the long line arrive whole).
+        let asked: Vec<&String> = if name == "python-logging-loki-json" { vec![&texts[2]] } else { texts.iter().collect() };
+        for t in asked {
+            assert_eq!(got.iter().filter(|r| r.data.line.contains(t.as_str())).count(), 1, "{name}: {t}");
+        }
+    }
+    let subjects = |name: &str| by_fixture[name].iter().map(|r| r.subject.as_str()).collect::<Vec<_>>();
+    for name in ["winston-loki-protobuf", "winston-loki-json"] {
+        let error = by_fixture[name].iter().find(|r| r.data.level.as_deref() == Some("error")).expect("error entry");
+        assert_eq!(error.subject, r#"{app="payments",level="error",namespace="shop"}"#);
+        assert_eq!(error.data.line, r#"charge failed: card declined order=4711 {"level":"error","order":4711}"#);
+        assert_eq!(error.data.timestamp.timestamp_nanos_opt(), Some(1_795_428_000_002_000_000));
+        assert_eq!(subjects(name).iter().filter(|s| **s == r#"{app="payments",level="info",namespace="shop"}"#).count(), 2);
+    }
+    assert!(subjects("pino-loki-json").contains(&r#"{app="cart",hostname="web-1",level="info",namespace="shop"}"#));
+    let py = &by_fixture["python-logging-loki-json"][0];
+    assert_eq!(py.subject, r#"{app="cart",logger="checkout",namespace="shop",pod="cart-7d9f8b-x2k4q",severity="info"}"#);
+    assert_eq!((py.data.line.as_str(), py.data.level.as_deref()), (texts[2].as_str(), Some("info")));
+    let gz = subjects("loki-logger-handler-json-gzip");
+    assert_eq!(gz.iter().filter(|s| **s == r#"{app="payments",namespace="shop"}"#).count(), 4);
+    assert_eq!(gz.iter().filter(|s| **s == r#"{app="cart",namespace="shop"}"#).count(), 1);
+
+    // The gzip'd body without its Content-Encoding is rejected with a reason, and so is an
+    // encoding Loki does not take.
+    let gz_body = std::fs::read(testdata().join("loki-logger-handler-json-gzip.body")).expect("body");
+    let url = format!("http://127.0.0.1:{port}/loki/api/v1/push");
+    let (code, text) = http_post(&url, "application/json", None, gz_body.clone());
+    assert_eq!(code, 400, "{text}");
+    assert!(text.contains("invalid Loki push JSON"), "{text}");
+    let (code, text) = http_post(&url, "application/json", Some("br"), gz_body);
+    assert_eq!(code, 400, "{text}");
+    assert!(text.contains("unsupported Content-Encoding"), "{text}");
+    assert_eq!(broker.read_all(topics::LOGS).len(), total, "rejected bodies wrote nothing");
 }
 
 #[test]

@@ -2,6 +2,7 @@
 //! Vector ship to KubeSage unchanged: JSON bodies and snappy-compressed protobuf
 //! `PushRequest`s. Every line becomes a record on `kubesage.logs`, keyed by stream.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::time::Instant;
 
@@ -187,6 +188,45 @@ fn parse_protobuf(body: &[u8], max_decoded: usize) -> Result<Vec<Line>, String> 
     Ok(out)
 }
 
+/// Undo a `Content-Encoding` as Loki does: none, `snappy` (a label some protobuf clients
+/// add; the snappy block itself is undone with the protobuf), `gzip` (loki-logger-handler
+/// sends gzip'd JSON by default) or `deflate` (zlib-wrapped or raw, as Go's flate reads it).
+/// The decoded size is capped at `max_decoded`.
+fn decode_content<'a>(encoding: &str, body: &'a [u8], max_decoded: usize) -> Result<Cow<'a, [u8]>, String> {
+    use std::io::Read;
+    let encoding = encoding.trim().to_ascii_lowercase();
+    let reader: Box<dyn Read + '_> = match encoding.as_str() {
+        "" | "identity" | "snappy" => return Ok(Cow::Borrowed(body)),
+        "gzip" | "x-gzip" => Box::new(flate2::read::GzDecoder::new(body)),
+        // A zlib stream starts with a CMF/FLG pair whose 16-bit value is a multiple of 31.
+        "deflate" if body.len() >= 2 && body[0] & 0x0f == 8 && (u16::from(body[0]) << 8 | u16::from(body[1])) % 31 == 0 => {
+            Box::new(flate2::read::ZlibDecoder::new(body))
+        }
+        "deflate" => Box::new(flate2::read::DeflateDecoder::new(body)),
+        other => return Err(format!("unsupported Content-Encoding {other:?}: Loki push bodies may be gzip, deflate or snappy")),
+    };
+    let mut out = Vec::new();
+    let limit = u64::try_from(max_decoded).unwrap_or(u64::MAX).saturating_add(1);
+    reader.take(limit).read_to_end(&mut out).map_err(|e| format!("invalid {encoding} body: {e}"))?;
+    if out.len() > max_decoded {
+        return Err(format!("decoded {encoding} body is over the limit of {max_decoded} bytes"));
+    }
+    Ok(Cow::Owned(out))
+}
+
+/// Decode a push body the way the handler does, from its `Content-Type` and
+/// `Content-Encoding` headers: `application/json` (any parameters, any case) is JSON,
+/// any other type or none is a snappy-compressed protobuf `PushRequest`, as in Loki.
+fn decode_push(content_type: Option<&str>, content_encoding: Option<&str>, body: &[u8], max_decoded: usize) -> Result<Vec<Line>, String> {
+    let media_type = content_type.and_then(|t| t.split(';').next()).unwrap_or("").trim();
+    let body = decode_content(content_encoding.unwrap_or(""), body, max_decoded)?;
+    if media_type.eq_ignore_ascii_case("application/json") {
+        parse_json(&body)
+    } else {
+        parse_protobuf(&body, max_decoded)
+    }
+}
+
 fn level_of(l: &Line) -> Option<String> {
     ["level", "detected_level", "severity", "lvl"]
         .iter()
@@ -200,16 +240,8 @@ async fn push(State(c): State<LokiPush>, Query(q): Query<HashMap<String, String>
     if !ing.authorised(&headers) {
         return ing.unauthorised(ENDPOINT, started);
     }
-    let content_type = headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("application/x-protobuf");
-    let encoding = headers.get("content-encoding").and_then(|v| v.to_str().ok()).unwrap_or("");
-    if !encoding.is_empty() && !encoding.eq_ignore_ascii_case("snappy") && !content_type.starts_with("application/json") {
-        return ing.bad_request(ENDPOINT, format!("unsupported Content-Encoding {encoding:?}"), started);
-    }
-    let parsed = if content_type.starts_with("application/json") {
-        parse_json(&body)
-    } else {
-        parse_protobuf(&body, ing.cfg.max_body_bytes.saturating_mul(8))
-    };
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let parsed = decode_push(header("content-type"), header("content-encoding"), &body, ing.cfg.max_body_bytes.saturating_mul(8));
     let lines = match parsed {
         Ok(l) => l,
         Err(e) if e.contains("over the limit") => return ing.too_large(ENDPOINT, e, started),
@@ -226,6 +258,9 @@ async fn push(State(c): State<LokiPush>, Query(q): Query<HashMap<String, String>
     let n = out.len() as u64;
     ing.publish(ENDPOINT, LOGS, out, n, StatusCode::NO_CONTENT, started).await
 }
+
+#[cfg(test)]
+mod recorded;
 
 #[cfg(test)]
 mod tests {
