@@ -467,14 +467,14 @@ pub(crate) fn word_shape(w: &str) -> Shape {
 
 /// The part of a word without surrounding brackets and punctuation.
 pub(crate) fn core(w: &str) -> (usize, usize) {
-    const P: &[u8] = b"()[]{},;:.";
+    const P: [bool; 256] = class(b"()[]{},;:.");
     let b = w.as_bytes();
     let mut s = 0;
     let mut e = b.len();
-    while s < e && P.contains(&b[s]) {
+    while s < e && P[b[s] as usize] {
         s += 1;
     }
-    while e > s && P.contains(&b[e - 1]) {
+    while e > s && P[b[e - 1] as usize] {
         e -= 1;
     }
     (s, e)
@@ -488,7 +488,7 @@ pub(crate) fn is_month(w: &str) -> bool {
 }
 
 pub(crate) fn is_month_or_day(w: &str) -> bool {
-    w.len() <= 4 && (is_month(w) || DAYS.iter().any(|m| w.eq_ignore_ascii_case(m)))
+    (3..=4).contains(&w.len()) && (is_month(w) || DAYS.iter().any(|m| w.eq_ignore_ascii_case(m)))
 }
 
 /// Quantity units: a unit word right after a variable is part of the variable when
