@@ -212,12 +212,25 @@ fn dump(files: &[DataFile], name: &str) -> Result<(), String> {
     let stack = kubesage_operators::anomaly::Stack::new(&AnomalyConfig::default());
     let mut d = kubesage_operators::anomaly::SeriesDetector::new(&stack);
     let labels = f.labels();
-    println!("row,label,value,expected,scale,q,score,alarm,mask,threshold,index");
+    println!("row,label,value,expected,scale,q,score,alarm,mask,threshold,index,rate1,rate2,rate4,grid_lo,grid_hi");
     for (i, (&t, &x)) in f.timestamps.iter().zip(&f.values).enumerate() {
         let v = d.update(t + i as i64, x, &stack);
         println!(
-            "{i},{},{x},{:.4},{:.4},{:.3e},{:.4},{:.4},{},{:.4},{:.4}",
-            labels[i], v.expected, v.scale, v.q, v.score, v.alarm_score, v.detectors, d.tail.threshold, d.tail.index
+            "{i},{},{x},{:.4},{:.4},{:.3e},{:.4},{:.4},{},{:.4},{:.4},{:.4},{:.4},{:.4},{},{}",
+            labels[i],
+            v.expected,
+            v.scale,
+            v.q,
+            v.score,
+            v.alarm_score,
+            v.detectors,
+            d.tail.threshold,
+            d.tail.index,
+            d.novelty.rates[0],
+            d.novelty.rates[1],
+            d.novelty.rates[3],
+            d.novelty.grid_lo,
+            d.novelty.grid_hi
         );
     }
     Ok(())

@@ -41,10 +41,12 @@ pub const SPIKE: u8 = 1;
 pub const SHIFT: u8 = 2;
 pub const VARIANCE_UP: u8 = 4;
 pub const VARIANCE_DOWN: u8 = 8;
+/// A context (short sequence of values) the series has not shown recently (`novelty.rs`).
+pub const NOVEL: u8 = 16;
 
 pub fn detector_names(mask: u8) -> Vec<String> {
     let mut out = Vec::new();
-    for (bit, name) in [(SPIKE, "spike"), (SHIFT, "level_shift"), (VARIANCE_UP, "variance_up"), (VARIANCE_DOWN, "variance_down")] {
+    for (bit, name) in [(SPIKE, "spike"), (SHIFT, "level_shift"), (VARIANCE_UP, "variance_up"), (VARIANCE_DOWN, "variance_down"), (NOVEL, "novel_pattern")] {
         if mask & bit != 0 {
             out.push(name.to_string());
         }
@@ -189,6 +191,20 @@ impl Tail {
             self.threshold = self.threshold.max(tests.u * 0.5);
         }
     }
+}
+
+/// Fold the contextual novelty's probability (`novelty.rs`) into the calibrated tail
+/// probability `q` of the residual tests: the sample is as surprising as the more
+/// surprising of the two. The novelty's probability is estimated from the series' own
+/// rates of novelty, so it is not calibrated again by the residual tests' tail (whose
+/// threshold, on series with heavy-tailed residuals, would drown it); it agrees (sets
+/// its bit) beyond p < 1% like the other detectors.
+#[inline]
+pub fn fold_novelty(p: f64, q: f64, mask: u8) -> (f64, u8) {
+    if p >= P0 {
+        return (q, mask);
+    }
+    (q.min(p), mask | NOVEL)
 }
 
 /// Published score of a tail probability.

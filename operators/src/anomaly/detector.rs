@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::baseline::{Baseline, Weights, RECENT};
 use super::calibrate::{self, Tail, Tests};
 use super::config::AnomalyConfig;
+use super::novelty::Novelty;
 use super::regime;
 use super::seasonal::{Seasonal, SeasonalParams};
 use crate::time::Millis;
@@ -100,6 +101,9 @@ pub struct SeriesDetector {
     pub episode: Option<Episode>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seasonal: Option<Box<Seasonal>>,
+    /// Contextual novelty (a snapshot without it starts it afresh).
+    #[serde(default)]
+    pub novelty: Novelty,
 }
 
 impl SeriesDetector {
@@ -113,6 +117,7 @@ impl SeriesDetector {
             run_quiet: 0,
             episode: None,
             seasonal: stack.seasonal.as_ref().map(|_| Box::default()),
+            novelty: Novelty::default(),
         }
     }
 
@@ -128,14 +133,19 @@ impl SeriesDetector {
         let (y, season) = self.seasonal.as_ref().map_or((x, 0.0), |s| s.adjust(x));
         let r = self.baseline.residual(y, &stack.weights);
         let (z, mask) = stack.tests.statistic(&r);
-        let q = self.tail.q(z);
+        // The residual tests' statistic is calibrated by the series' tail; the novelty's
+        // probability is its own rate already, and joins after. Novelty reads the raw
+        // value: a daily shape is itself a sequence of contexts it learns.
+        let p_novel = self.novelty.update(x, r.scale);
+        let (q, mask) = calibrate::fold_novelty(p_novel, self.tail.q(z), mask);
         let warm = self.baseline.n >= stack.warmup;
         self.tail.learn(z, &stack.tests);
         self.baseline.learn(y, &r, &stack.weights);
         if let (Some(s), Some(p)) = (&mut self.seasonal, &stack.seasonal) {
             s.learn(x, p);
         }
-        self.track_regime(mask, stack);
+        // Only a persistent shift or variance change is a new regime to adopt.
+        self.track_regime(mask & !calibrate::NOVEL, stack);
         let score = calibrate::score_of(q);
         let mut v = Verdict {
             q,

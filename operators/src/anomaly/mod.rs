@@ -11,7 +11,9 @@
 //! every `refit_every` samples); the rest is judged against a robust rolling baseline
 //! (`baseline.rs`) by a spike, a level-shift and a variance test whose tail
 //! probabilities (statrs) are calibrated against the series' own history into one
-//! likelihood (`calibrate.rs`); a deviation that persists is located as a change point
+//! likelihood (`calibrate.rs`), together with a contextual novelty test (`novelty.rs`: a
+//! short sequence of quantised values the series has not shown in its recent history,
+//! detector `novel_pattern`); a deviation that persists is located as a change point
 //! (augurs changepoint) and becomes the new baseline (`regime.rs`).
 //!
 //! Determinism: samples of one series are applied in the order they arrive and a sample
@@ -24,6 +26,7 @@ pub mod baseline;
 pub mod calibrate;
 pub mod config;
 pub mod detector;
+pub mod novelty;
 pub mod regime;
 pub mod seasonal;
 #[cfg(test)]
