@@ -7,10 +7,10 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use kubesage_operators::anomaly::AnomalyOperator;
-use kubesage_operators::correlation::Correlator;
 use kubesage_operators::log_anomaly::LogAnomaly;
 use kubesage_operators::peer::PeerOutliers;
 use kubesage_operators::planner::Planner;
+use kubesage_operators::rca::CorrelateWithRca;
 use kubesage_schemas::topics;
 
 use crate::collector::alertmanager::AlertCollector;
@@ -94,17 +94,23 @@ pub async fn start(config: Config, roles: &[Role]) -> Result<Running> {
 
     if roles.contains(&Role::Operate) {
         let cc = config.correlation.clone();
+        let rc = config.rca.clone();
         let pc = config.planner.clone();
         let ac = config.anomaly.clone();
         let peers = config.anomaly.peer.clone();
         let lc = config.log_anomaly.clone();
         let mut jobs = vec![
-            JobSpec { name: "correlate", input_topic: topics::ALERTS.into(), factory: Arc::new(move || hosted(Correlator::new(cc.clone()))) },
+            // Correlation and RCA read every signal of a cluster in one partition.
+            JobSpec { name: "correlate", input_topic: topics::SIGNALS.into(), factory: Arc::new(move || hosted(CorrelateWithRca::new(cc.clone(), rc.clone()))) },
             JobSpec { name: "plan", input_topic: topics::INCIDENTS.into(), factory: Arc::new(move || hosted(Planner::new(pc.clone()))) },
             JobSpec { name: "detect-metrics", input_topic: topics::METRICS.into(), factory: Arc::new(move || hosted(AnomalyOperator::new(ac.clone()))) },
             JobSpec { name: "detect-peers", input_topic: topics::PEER_WINDOWS.into(), factory: Arc::new(move || hosted(PeerOutliers::new(peers.clone()))) },
             JobSpec { name: "detect-logs", input_topic: topics::LOGS.into(), factory: Arc::new(move || hosted(LogAnomaly::new(lc.clone()))) },
         ];
+        // Stateless re-keying of alerts, Kubernetes events, anomalies and topology by cluster.
+        for &(name, topic, make) in crate::inputs::route::ROUTES {
+            jobs.push(JobSpec { name, input_topic: topic.into(), factory: Arc::new(make) });
+        }
         if config.raw_logs.enabled {
             let rc = config.raw_logs.clone();
             jobs.push(JobSpec { name: "raw-logs", input_topic: rc.topic.clone(), factory: Arc::new(move || Box::new(RawLogs::new(rc.clone()))) });

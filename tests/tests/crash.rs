@@ -62,17 +62,6 @@ fn ids(broker: &Broker, topic: &str) -> BTreeSet<String> {
     broker.read_json::<Value>(topic).iter().filter_map(|v| v["id"].as_str().map(str::to_string)).collect()
 }
 
-/// Whether the job's checkpoints cover every record of its input topic.
-fn caught_up(broker: &Broker, job: &str, topic: &str) -> bool {
-    let ends = broker.end_offsets(topic);
-    let cps: BTreeMap<String, i64> = broker
-        .read_all(topics::CHECKPOINTS)
-        .into_iter()
-        .filter_map(|(k, v)| Some((k, serde_json::from_slice::<Value>(&v).ok()?["next_offset"].as_i64()?)))
-        .collect();
-    ends.iter().all(|(p, end)| *end == 0 || cps.get(&format!("checkpoint/{job}/{topic}/{p}")).is_some_and(|o| o >= end))
-}
-
 /// Wait until both jobs have checkpointed all their input and outputs stop changing.
 fn settle(broker: &Broker, quiet: Duration, timeout: Duration) -> (BTreeSet<String>, BTreeSet<String>) {
     let deadline = Instant::now() + timeout;
@@ -83,7 +72,7 @@ fn settle(broker: &Broker, quiet: Duration, timeout: Duration) -> (BTreeSet<Stri
         if now != last {
             last = now;
             since = Instant::now();
-        } else if !last.0.is_empty() && since.elapsed() >= quiet && caught_up(broker, "correlate", topics::ALERTS) && caught_up(broker, "plan", topics::INCIDENTS) {
+        } else if !last.0.is_empty() && since.elapsed() >= quiet && broker.caught_up("route-alerts", topics::ALERTS) && broker.caught_up("correlate", topics::SIGNALS) && broker.caught_up("plan", topics::INCIDENTS) {
             return last;
         }
         assert!(Instant::now() < deadline, "outputs did not settle");
@@ -129,7 +118,7 @@ fn kill_9_mid_stream_and_rebalances_lose_nothing_and_decide_nothing_twice() {
         }
         std::thread::sleep(Duration::from_millis(delay_ms));
         op.kill9();
-        if caught_up(&broker, "correlate", topics::ALERTS) {
+        if broker.caught_up("route-alerts", topics::ALERTS) && broker.caught_up("correlate", topics::SIGNALS) {
             break;
         }
         mid_stream_kills += 1;

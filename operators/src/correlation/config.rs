@@ -52,6 +52,12 @@ pub struct CorrelationConfig {
     pub k8s_events: SignalPolicy,
     /// Anomalies: `open` incidents, only `join` them, or `ignore` them.
     pub anomalies: SignalPolicy,
+    /// A record whose id was seen within this much event time is a duplicate (a replay of
+    /// an upstream stage after a crash, an HA pair) and is applied once; 0 turns it off.
+    #[serde(with = "humantime_serde")]
+    pub duplicate_window: Duration,
+    /// Record ids remembered for that; the oldest are forgotten first.
+    pub max_duplicate_ids: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -90,6 +96,8 @@ impl Default for CorrelationConfig {
             max_flap_tracked: 100_000,
             k8s_events: SignalPolicy::Open,
             anomalies: SignalPolicy::Join,
+            duplicate_window: Duration::from_secs(15 * 60),
+            max_duplicate_ids: 200_000,
         }
     }
 }

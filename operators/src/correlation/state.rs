@@ -36,6 +36,12 @@ pub(super) struct State {
     held: BTreeMap<String, Envelope<Signal>>,
     pub(super) watermark: Option<Millis>,
     pub(super) last_boundary: Option<Millis>,
+    /// Record id -> event time, of records applied or buffered within the duplicate window.
+    #[serde(default)]
+    pub(super) seen: BTreeMap<String, Millis>,
+    /// The same, oldest first (rebuilt from `seen` on restore).
+    #[serde(skip)]
+    seen_order: BTreeSet<(Millis, String)>,
     /// Cache, not state.
     #[serde(skip)]
     classes: ClassCache,
@@ -121,6 +127,43 @@ pub(super) fn component_key(component: &str) -> String {
 }
 
 impl State {
+    /// Whether a record with this id was seen within the duplicate window; remembers it if
+    /// not.
+    pub(super) fn is_duplicate(&mut self, id: &str, t: Millis, cfg: &CorrelationConfig) -> bool {
+        if cfg.duplicate_window.is_zero() {
+            return false;
+        }
+        if self.seen.contains_key(id) {
+            return true;
+        }
+        if self.seen_order.len() != self.seen.len() {
+            self.seen_order = self.seen.iter().map(|(id, t)| (*t, id.clone())).collect();
+        }
+        self.seen.insert(id.to_string(), t);
+        self.seen_order.insert((t, id.to_string()));
+        while self.seen.len() > cfg.max_duplicate_ids.max(1) {
+            self.forget_oldest_id();
+        }
+        false
+    }
+
+    /// Forget ids of records older than the duplicate window before `wm`.
+    pub(super) fn forget_ids_before(&mut self, wm: Millis, cfg: &CorrelationConfig) {
+        let horizon = wm.saturating_sub(duration_millis(cfg.duplicate_window));
+        if self.seen_order.len() != self.seen.len() {
+            self.seen_order = self.seen.iter().map(|(id, t)| (*t, id.clone())).collect();
+        }
+        while self.seen_order.first().is_some_and(|(t, _)| *t < horizon) {
+            self.forget_oldest_id();
+        }
+    }
+
+    fn forget_oldest_id(&mut self) {
+        if let Some((_, id)) = self.seen_order.pop_first() {
+            self.seen.remove(&id);
+        }
+    }
+
     pub(super) fn buffer_event(&mut self, event: Envelope<Signal>) {
         let slot = self.buffer.entry(to_millis(&event.time)).or_default();
         // HA Alertmanager pairs and retries deliver the same id: keep one.
