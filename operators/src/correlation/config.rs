@@ -52,11 +52,11 @@ pub struct CorrelationConfig {
     pub k8s_events: SignalPolicy,
     /// Anomalies: `open` incidents, only `join` them, or `ignore` them.
     pub anomalies: SignalPolicy,
-    /// A record whose id was seen within this much event time is a duplicate (a replay of
-    /// an upstream stage after a crash, an HA pair) and is applied once; 0 turns it off.
-    #[serde(with = "humantime_serde")]
-    pub duplicate_window: Duration,
-    /// Record ids remembered for that; the oldest are forgotten first.
+    /// Ids of this many most recent input records are remembered: a record whose id is
+    /// among them is a duplicate (an upstream stage replaying what it wrote before a crash,
+    /// an HA pair) and is applied once. Counted in records, not event time, because a
+    /// replay spans whatever event time the upstream had written (a backfill covers hours
+    /// in a second). 0 turns it off.
     pub max_duplicate_ids: usize,
 }
 
@@ -96,8 +96,7 @@ impl Default for CorrelationConfig {
             max_flap_tracked: 100_000,
             k8s_events: SignalPolicy::Open,
             anomalies: SignalPolicy::Join,
-            duplicate_window: Duration::from_secs(15 * 60),
-            max_duplicate_ids: 200_000,
+            max_duplicate_ids: 10_000,
         }
     }
 }

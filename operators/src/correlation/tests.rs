@@ -327,12 +327,13 @@ fn replayed_records_are_applied_once() {
     let once = run(&events, 600);
     assert!(!once.is_empty());
     assert_eq!(run(&replayed, 600), once);
-    // Ids are forgotten once the watermark is a window past them.
-    let mut op = Correlator::new(CorrelationConfig { duplicate_window: Duration::from_secs(60), ..cfg() });
+    // The most recent ids are remembered, however far apart in event time.
+    let mut op = Correlator::new(CorrelationConfig { max_duplicate_ids: 2, ..cfg() });
     let mut out = Collector::default();
-    op.on_event(events[0].clone(), &mut out);
-    op.on_watermark(wm(30), &mut out);
-    assert!(op.state.seen.len() == 1);
-    op.on_watermark(wm(61), &mut out);
-    assert!(op.state.seen.is_empty());
+    for e in &events {
+        op.on_event(e.clone(), &mut out);
+    }
+    assert_eq!(op.state.seen.len(), 2);
+    op.on_event(alert("c1", 7200, F, &l), &mut out);
+    assert_eq!(op.state.seen.len(), 2, "bounded");
 }

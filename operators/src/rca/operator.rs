@@ -3,26 +3,26 @@
 //! ranking the benchmarks measure) with the evidence that put each there.
 //!
 //! It runs chained after the correlator in one operator ([`CorrelateWithRca`]) over the
-//! cluster-keyed `kubesage.signals`: it sees every signal of the cluster (alerts,
-//! Kubernetes events, anomaly records; topology goes to the correlator's graph, which it
-//! shares) and every incident record the moment the correlator publishes it. Evidence is
-//! kept as a time-ordered log per cluster; the report for an incident record published at
-//! event-time boundary `b` uses exactly the evidence with time < `b` and the graph as of
-//! `b`, so it is as deterministic as the incident itself: its id is derived from the
+//! cluster-keyed `kubesage.signals` and reads, right after each event-time boundary `b`,
+//! what the correlator knows as of `b`: the graph, the firing alerts and Warning events it
+//! placed on components (members of live incidents), and the incident records it published
+//! at `b`. What the correlator does not keep, RCA keeps itself, compacted to the latest
+//! record of each anomaly: the anomaly records (score, onset, observed value and band) and
+//! change events (rollouts, scaling, node events). A report uses exactly the records with
+//! time < `b`, so it is as deterministic as the incident itself: its id is derived from the
 //! incident id and revision, and replays produce the same report.
 //!
-//! A report is published when an incident first appears and whenever its ranking changes
-//! (the first [`RcaOperatorConfig::material_top`] candidates or the symptoms); a revision
-//! that changes neither publishes nothing.
+//! A report is published when an incident first has candidates and whenever its ranking
+//! changes (the first [`RcaOperatorConfig::material_top`] candidates or the symptoms); a
+//! revision that changes neither publishes nothing.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use kubesage_schemas::alertmanager::AlertStatus;
 use kubesage_schemas::ids::stable_id;
 use kubesage_schemas::incident::{Incident, IncidentStatus};
-use kubesage_schemas::signals::AnomalyPhase;
+use kubesage_schemas::signals::{Anomaly, AnomalyPhase};
 use kubesage_schemas::topics;
 use kubesage_schemas::Envelope;
 use serde::{Deserialize, Serialize};
@@ -31,8 +31,8 @@ use super::config::RcaConfig;
 use super::evidence::{band_z, states, Finding};
 use super::rank::{rank_with_states, Change, Component, Problem};
 use super::signal::SignalKind;
-use crate::correlation::signal::{call_nodes, component_of_call_node, place, ClassCache, FailureClass, Placed, SignalKind as PlacedKind};
-use crate::correlation::{CorrelationConfig, Correlator, Signal};
+use crate::correlation::signal::{call_nodes, component_of_call_node, place, ClassCache, FailureClass, SignalKind as PlacedKind};
+use crate::correlation::{ActiveMember, CorrelationConfig, Correlator, Signal, View};
 use crate::time::{duration_millis, from_millis, to_millis, Millis};
 use crate::topology::{key, node_key, split_key, Topology};
 use crate::{Collector, ConfigIssue, Operator, OperatorError, Snapshot};
@@ -51,7 +51,8 @@ pub struct RcaOperatorConfig {
     /// forgotten.
     #[serde(with = "humantime_serde")]
     pub evidence_window: Duration,
-    /// Evidence records kept per cluster; the oldest go first.
+    /// Evidence records (anomaly and change records, about 1 KB each in the checkpoint)
+    /// kept per cluster; the oldest go first.
     pub max_evidence_per_cluster: usize,
     /// Components in one problem (symptoms, components with evidence, their dependencies).
     pub max_components: usize,
@@ -76,7 +77,7 @@ impl Default for RcaOperatorConfig {
         RcaOperatorConfig {
             enabled: true,
             evidence_window: Duration::from_secs(60 * 60),
-            max_evidence_per_cluster: 20_000,
+            max_evidence_per_cluster: 500,
             max_components: 2_000,
             alert_abnormal: 0.9,
             event_abnormal: 0.8,
@@ -158,13 +159,23 @@ impl Rca {
         self.state.dropped
     }
 
-    /// Keep one input record as evidence (topology goes to the correlator's graph).
+    /// Keep an anomaly record or a change event as evidence (the correlator keeps the
+    /// alerts, events and graph).
     pub fn observe(&mut self, e: &Envelope<Signal>) {
-        if !self.cfg.enabled || matches!(e.data, Signal::Topology(_)) {
+        let keep = match &e.data {
+            Signal::Anomaly(_) => true,
+            Signal::Event(ev) => self.cfg.change_reasons.iter().any(|r| r == &ev.reason),
+            Signal::Alert(_) | Signal::Topology(_) => false,
+        };
+        if !self.cfg.enabled || !keep {
             return;
         }
         let log = self.state.clusters.entry(e.cluster.clone()).or_default();
         log.insert((to_millis(&e.time), e.id.clone()), e.clone());
+        if log.len() > self.cfg.max_evidence_per_cluster {
+            // Under pressure, superseded anomaly records go before distinct ones.
+            compact(log, Millis::MAX);
+        }
         while log.len() > self.cfg.max_evidence_per_cluster {
             log.pop_first();
             self.state.dropped += 1;
@@ -173,47 +184,51 @@ impl Rca {
 
     /// After the correlator processed boundary `b`: report on the incident records it
     /// published there (`out.items()[from..]`), then forget evidence no later report needs.
-    pub fn after_boundary(&mut self, b: Millis, topo: &Topology, ccfg: &CorrelationConfig, out: &mut Collector, from: usize) {
+    pub fn after_boundary(&mut self, b: Millis, view: &View<'_>, out: &mut Collector, from: usize) {
         if !self.cfg.enabled {
             return;
         }
         let incidents: Vec<Envelope<Incident>> =
             out.items()[from.min(out.len())..].iter().filter(|e| e.topic == topics::INCIDENTS).filter_map(|e| serde_json::from_slice(&e.payload).ok()).collect();
-        for inc in incidents {
-            self.report(b, &inc, topo, ccfg, out);
-        }
         let horizon = b.saturating_sub(duration_millis(self.cfg.evidence_window));
-        for log in self.state.clusters.values_mut() {
+        let State { clusters, published, .. } = &mut self.state;
+        // The evidence of a cluster is placed once for all its incidents at this boundary.
+        let mut placed: BTreeMap<&str, Placement<'_>> = BTreeMap::new();
+        for inc in &incidents {
+            let id = &inc.data.incident_id;
+            if inc.data.status == IncidentStatus::Resolved || inc.data.merged_into.is_some() {
+                published.remove(id);
+                continue;
+            }
+            let placement = placed.entry(inc.cluster.as_str()).or_insert_with(|| {
+                let evidence: Vec<&Envelope<Signal>> = clusters.get(&inc.cluster).map(|log| log.range((horizon, String::new())..(b, String::new())).map(|(_, e)| e).collect()).unwrap_or_default();
+                place_evidence(&inc.cluster, &evidence, view)
+            });
+            let built = build(&inc.cluster, &inc.data, placement, view.topology, &self.cfg);
+            let ranked = rank_with_states(&built.problem, &built.states, &self.cfg.ranking);
+            if ranked.is_empty() {
+                continue; // nothing placed on any component yet: nothing to say
+            }
+            let mut report = super::report(id, &built.problem, &ranked);
+            report.incident_revision = inc.data.revision;
+            let mut signature: Vec<String> = report.candidates.iter().take(self.cfg.material_top).map(|c| c.component.clone()).collect();
+            signature.push("|".into());
+            signature.extend(report.symptoms.iter().cloned());
+            if published.get(id) == Some(&signature) {
+                continue;
+            }
+            published.insert(id.clone(), signature);
+            let rid = stable_id(&["rca", id, &inc.data.revision.to_string()]);
+            out.emit(OUTPUT, &inc.cluster, &Envelope::new(rid, SOURCE, inc.time, id.clone(), inc.cluster.clone(), report));
+        }
+        drop(placed);
+        for log in clusters.values_mut() {
             while log.first_key_value().is_some_and(|((t, _), _)| *t < horizon) {
                 log.pop_first();
             }
+            compact(log, b);
         }
-        self.state.clusters.retain(|_, log| !log.is_empty());
-    }
-
-    fn report(&mut self, b: Millis, inc: &Envelope<Incident>, topo: &Topology, ccfg: &CorrelationConfig, out: &mut Collector) {
-        let id = &inc.data.incident_id;
-        if inc.data.status == IncidentStatus::Resolved || inc.data.merged_into.is_some() {
-            self.state.published.remove(id);
-            return;
-        }
-        let horizon = b.saturating_sub(duration_millis(self.cfg.evidence_window));
-        let empty = BTreeMap::new();
-        let log = self.state.clusters.get(&inc.cluster).unwrap_or(&empty);
-        let evidence: Vec<&Envelope<Signal>> = log.range((horizon, String::new())..(b, String::new())).map(|(_, e)| e).collect();
-        let built = build(&inc.cluster, &inc.data, &evidence, topo, ccfg, &self.cfg);
-        let ranked = rank_with_states(&built.problem, &built.states, &self.cfg.ranking);
-        let mut report = super::report(id, &built.problem, &ranked);
-        report.incident_revision = inc.data.revision;
-        let mut signature: Vec<String> = report.candidates.iter().take(self.cfg.material_top).map(|c| c.component.clone()).collect();
-        signature.push("|".into());
-        signature.extend(report.symptoms.iter().cloned());
-        if self.state.published.get(id) == Some(&signature) {
-            return;
-        }
-        self.state.published.insert(id.clone(), signature);
-        let rid = stable_id(&["rca", id, &inc.data.revision.to_string()]);
-        out.emit(OUTPUT, &inc.cluster, &Envelope::new(rid, SOURCE, inc.time, id.clone(), inc.cluster.clone(), report));
+        clusters.retain(|_, log| !log.is_empty());
     }
 
     fn to_value(&self) -> serde_json::Value {
@@ -223,6 +238,28 @@ impl Rca {
     fn restore_value(&mut self, v: serde_json::Value) -> Result<(), OperatorError> {
         self.state = if v.is_null() { State::default() } else { serde_json::from_value(v).map_err(|e| OperatorError::Snapshot(e.to_string()))? };
         Ok(())
+    }
+}
+
+/// Keep, of the records before `b` (every later report starts after it), only the latest
+/// record of each anomaly, and none of an anomaly that ended: the log stays as small as
+/// what is going on (change events are kept until they leave the window).
+fn compact(log: &mut Log, b: Millis) {
+    let mut latest: BTreeMap<&str, (Millis, String)> = BTreeMap::new();
+    let mut drop = Vec::new();
+    for (k, e) in log.range(..(b, String::new())) {
+        if let Signal::Anomaly(a) = &e.data {
+            if let Some(old) = latest.insert(a.anomaly_id.as_str(), k.clone()) {
+                drop.push(old);
+            }
+            if a.phase == AnomalyPhase::Ended {
+                drop.push(k.clone());
+                latest.remove(a.anomaly_id.as_str());
+            }
+        }
+    }
+    for k in drop {
+        log.remove(&k);
     }
 }
 
@@ -274,50 +311,79 @@ fn change_component(cluster: &str, kind: &str, ns: &str, name: &str, topo: &Topo
     }
 }
 
-/// Build the problem of one incident from the evidence before its boundary: components
+/// One piece of placed evidence.
+enum Evidence<'a> {
+    /// A firing alert or Warning event the correlator placed.
+    Member(ActiveMember<'a>),
+    /// The latest record of an anomaly, placed here.
+    Anomaly(&'a Anomaly),
+}
+
+/// One cluster's evidence before a boundary, placed on the graph as of that boundary.
+pub struct Placement<'a> {
+    /// Member id -> evidence, in member order.
+    evidence: BTreeMap<String, (String, Evidence<'a>)>,
+    /// `(component, at, what)` of change events.
+    changes: Vec<(String, Millis, String)>,
+    nodes_of_root: BTreeMap<String, BTreeSet<String>>,
+}
+
+/// Place the evidence of `cluster`: the correlator's firing members (alerts, events) and
+/// the anomaly records and change events RCA kept (in time order).
+pub fn place_evidence<'a>(cluster: &'a str, records: &[&'a Envelope<Signal>], view: &View<'a>) -> Placement<'a> {
+    let topo = view.topology;
+    let mut classes = ClassCache::default();
+    let mut evidence: BTreeMap<String, (String, Evidence<'a>)> = BTreeMap::new();
+    for m in view.active_members(cluster).filter(|m| m.kind != PlacedKind::Anomaly) {
+        evidence.insert(m.member.to_string(), (m.component.to_string(), Evidence::Member(m)));
+    }
+    let mut changes = Vec::new();
+    for &e in records {
+        match &e.data {
+            Signal::Event(ev) => {
+                let r = &ev.regarding;
+                let what = if ev.note.is_empty() { ev.reason.clone() } else { format!("{}: {}", ev.reason, ev.note) };
+                changes.push((change_component(cluster, &r.kind, &r.namespace, &r.name, topo), to_millis(&ev.observed_at), what));
+            }
+            Signal::Anomaly(a) => {
+                let Some(p) = place(e, topo, view.config, &mut classes) else { continue };
+                let Some(c) = p.component.clone() else { continue };
+                if a.phase == AnomalyPhase::Ended {
+                    evidence.remove(&p.member);
+                } else {
+                    evidence.insert(p.member.clone(), (c, Evidence::Anomaly(a)));
+                }
+            }
+            Signal::Alert(_) | Signal::Topology(_) => {}
+        }
+    }
+    Placement { evidence, changes, nodes_of_root: nodes_of_roots(cluster, topo) }
+}
+
+/// Build the problem of one incident from its cluster's placed evidence: components
 /// (symptoms, everything with evidence, their nodes, the workloads their Services select,
 /// their call-graph dependencies), dependency edges, findings, changes and onset.
-pub fn build(cluster: &str, inc: &Incident, evidence: &[&Envelope<Signal>], topo: &Topology, ccfg: &CorrelationConfig, cfg: &RcaOperatorConfig) -> Built {
+pub fn build(cluster: &str, inc: &Incident, placement: &Placement<'_>, topo: &Topology, cfg: &RcaOperatorConfig) -> Built {
     let mut comps = Components { ids: BTreeMap::new(), list: Vec::new(), max: cfg.max_components.max(1) };
-    let mut classes = ClassCache::default();
     let members: BTreeSet<&str> = inc.alerts.iter().map(|a| a.fingerprint.as_str()).collect();
     let mut symptoms = BTreeSet::new();
     if let Some(c) = &inc.component {
         symptoms.extend(comps.get(c));
     }
-    // Latest record per member (alert fingerprint, anomaly id, event object and reason).
-    let mut latest: BTreeMap<String, (Placed, &Envelope<Signal>)> = BTreeMap::new();
     let mut changes = Vec::new();
-    for e in evidence {
-        if let Signal::Event(ev) = &e.data {
-            if cfg.change_reasons.iter().any(|r| r == &ev.reason) {
-                let r = &ev.regarding;
-                let c = change_component(cluster, &r.kind, &r.namespace, &r.name, topo);
-                if let Some(i) = comps.get(&c) {
-                    let what = if ev.note.is_empty() { ev.reason.clone() } else { format!("{}: {}", ev.reason, ev.note) };
-                    changes.push(Change { component: i, at: to_millis(&ev.observed_at), what });
-                }
-                continue;
-            }
+    for (c, at, what) in &placement.changes {
+        if let Some(i) = comps.get(c) {
+            changes.push(Change { component: i, at: *at, what: what.clone() });
         }
-        let Some(p) = place(e, topo, ccfg, &mut classes) else { continue };
-        latest.insert(p.member.clone(), (p, e));
     }
     let mut findings = Vec::new();
-    for (member, (p, e)) in &latest {
-        let Some(component) = &p.component else { continue };
+    for (member, (component, ev)) in &placement.evidence {
         let Some(i) = comps.get(component) else { continue };
         if members.contains(member.as_str()) {
             symptoms.insert(i);
         }
-        if p.status != AlertStatus::Firing {
-            continue;
-        }
-        let finding = match (&e.data, p.kind) {
-            (Signal::Anomaly(a), PlacedKind::Anomaly) => {
-                if a.phase == AnomalyPhase::Ended {
-                    continue;
-                }
+        let finding = match ev {
+            Evidence::Anomaly(a) => {
                 let metric = a.labels.get("__name__").map(String::as_str).unwrap_or(&a.series);
                 let kind = SignalKind::from_metric_name(metric);
                 let z = band_z(kind, a.observed, a.expected_low, a.expected_high);
@@ -335,30 +401,21 @@ pub fn build(cluster: &str, inc: &Incident, evidence: &[&Envelope<Signal>], topo
                 );
                 Finding { component: i, kind, abnormal, z, onset, latency_delta, note }
             }
-            (Signal::Alert(a), PlacedKind::Alert) => Finding {
-                component: i,
-                kind: kind_of_class(p.class),
-                abnormal: cfg.alert_abnormal,
-                z: None,
-                onset: p.starts_at,
-                latency_delta: None,
-                note: format!("alert {} firing since {} ({})", a.alertname, fmt_time(p.starts_at), p.class.as_str()),
-            },
-            (Signal::Event(ev), PlacedKind::K8sEvent) => Finding {
-                component: i,
-                kind: kind_of_class(p.class),
-                abnormal: cfg.event_abnormal,
-                z: None,
-                onset: p.starts_at,
-                latency_delta: None,
-                note: format!("event {} on {}/{} (x{}) at {}", ev.reason, ev.regarding.kind, ev.regarding.name, ev.count, fmt_time(p.starts_at)),
-            },
-            _ => continue,
+            Evidence::Member(m) => {
+                let (abnormal, note) = match m.kind {
+                    PlacedKind::K8sEvent => {
+                        let object = m.member.strip_prefix("event:").and_then(|o| o.rsplit_once('/')).map_or(m.member, |(o, _)| o);
+                        (cfg.event_abnormal, format!("event {} on {object} since {}", m.name, fmt_time(m.starts_at)))
+                    }
+                    _ => (cfg.alert_abnormal, format!("alert {} firing since {} ({})", m.name, fmt_time(m.starts_at), m.class.as_str())),
+                };
+                Finding { component: i, kind: kind_of_class(m.class), abnormal, z: None, onset: m.starts_at, latency_delta: None, note }
+            }
         };
         findings.push(finding);
     }
+    let nodes_of_root = &placement.nodes_of_root;
     // Dependencies, breadth first from everything named so far.
-    let nodes_of_root = nodes_of_roots(cluster, topo);
     let mut edges = Vec::new();
     let mut next = 0;
     while next < comps.list.len() {
@@ -452,7 +509,7 @@ impl Operator for CorrelateWithRca {
 
     fn on_watermark(&mut self, watermark: DateTime<Utc>, out: &mut Collector) {
         let rca = &mut self.rca;
-        self.correlator.on_watermark_with(watermark, out, |b, topo, ccfg, out, from| rca.after_boundary(b, topo, ccfg, out, from));
+        self.correlator.on_watermark_with(watermark, out, |b, view, out, from| rca.after_boundary(b, view, out, from));
     }
 
     fn snapshot(&self) -> Snapshot {

@@ -153,3 +153,25 @@ fn config_validation_reports_every_problem() {
     let parsed: Result<RcaOperatorConfig, _> = serde_json::from_str(r#"{"enabled": true, "typo": 1}"#);
     assert!(parsed.is_err(), "unknown fields are rejected");
 }
+
+#[test]
+fn evidence_keeps_the_latest_record_of_each_member() {
+    // Sixty updates of one anomaly and one alert re-delivered: the snapshot keeps one of each.
+    let mut events = shop();
+    for i in 0..60 {
+        events.push(latency(10 + i, 10, "redis-0", "redis_command_duration_seconds", 0.25, (0.001, 0.003)));
+    }
+    events.push(alert("c1", 12, AlertStatus::Firing, &[("alertname", "RedisDown"), ("namespace", "shop"), ("pod", "redis-0")]));
+    let mut o = op();
+    let mut out = Collector::default();
+    for e in events {
+        let t = to_millis(&e.time);
+        o.on_event(e, &mut out);
+        o.on_watermark(from_millis(t - 5_000), &mut out);
+    }
+    o.on_watermark(wm(100), &mut out);
+    let snap = o.snapshot();
+    let kept = snap.state["rca"]["clusters"]["c1"].as_array().map_or(0, Vec::len);
+    assert!((1..=3).contains(&kept), "kept {kept} evidence records");
+    assert!(!decode::<RcaReport>(&out.items().iter().map(|e| (e.topic.to_string(), e.id.clone(), e.payload.clone())).collect::<Vec<_>>(), OUTPUT).is_empty());
+}
