@@ -7,10 +7,10 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use kubesage_operators::anomaly::AnomalyOperator;
-use kubesage_operators::correlation::Correlator;
 use kubesage_operators::log_anomaly::LogAnomaly;
 use kubesage_operators::peer::PeerOutliers;
 use kubesage_operators::planner::Planner;
+use kubesage_operators::rca::CorrelateWithRca;
 use kubesage_schemas::topics;
 
 use crate::collector::alertmanager::AlertCollector;
@@ -21,7 +21,8 @@ use crate::config::{BackendKind, Config, IngestConfig};
 use crate::error::{Error, Result};
 use crate::executor::{DryRun, Executor};
 use crate::host::task::TaskEnv;
-use crate::host::{hosted, run_job, JobSpec};
+use crate::host::{hosted, run_job, JobSpec, Upstream, UpstreamGate};
+use crate::inputs::route::ROUTES;
 use crate::http::{self, Health};
 use crate::inputs::raw_logs::RawLogs;
 use crate::kafka::{self, embedded::EmbeddedKafka};
@@ -94,24 +95,51 @@ pub async fn start(config: Config, roles: &[Role]) -> Result<Running> {
 
     if roles.contains(&Role::Operate) {
         let cc = config.correlation.clone();
+        let rc = config.rca.clone();
         let pc = config.planner.clone();
         let ac = config.anomaly.clone();
         let peers = config.anomaly.peer.clone();
         let lc = config.log_anomaly.clone();
         let mut jobs = vec![
-            JobSpec { name: "correlate", input_topic: topics::ALERTS.into(), factory: Arc::new(move || hosted(Correlator::new(cc.clone()))) },
-            JobSpec { name: "plan", input_topic: topics::INCIDENTS.into(), factory: Arc::new(move || hosted(Planner::new(pc.clone()))) },
-            JobSpec { name: "detect-metrics", input_topic: topics::METRICS.into(), factory: Arc::new(move || hosted(AnomalyOperator::new(ac.clone()))) },
-            JobSpec { name: "detect-peers", input_topic: topics::PEER_WINDOWS.into(), factory: Arc::new(move || hosted(PeerOutliers::new(peers.clone()))) },
-            JobSpec { name: "detect-logs", input_topic: topics::LOGS.into(), factory: Arc::new(move || hosted(LogAnomaly::new(lc.clone()))) },
+            // Correlation and RCA read every signal of a cluster in one partition.
+            JobSpec {
+                name: "correlate",
+                input_topic: topics::SIGNALS.into(),
+                factory: Arc::new(move || hosted(CorrelateWithRca::new(cc.clone(), rc.clone()))),
+                upstream: ROUTES.iter().map(|&(job, topic, _)| Upstream { job, topic }).collect(),
+            },
+            JobSpec {
+                name: "plan",
+                input_topic: topics::INCIDENTS.into(),
+                factory: Arc::new(move || hosted(Planner::new(pc.clone()))),
+                upstream: vec![Upstream { job: "correlate", topic: topics::SIGNALS }],
+            },
+            JobSpec { name: "detect-metrics", input_topic: topics::METRICS.into(), factory: Arc::new(move || hosted(AnomalyOperator::new(ac.clone()))), upstream: vec![] },
+            JobSpec {
+                name: "detect-peers",
+                input_topic: topics::PEER_WINDOWS.into(),
+                factory: Arc::new(move || hosted(PeerOutliers::new(peers.clone()))),
+                upstream: vec![Upstream { job: "detect-metrics", topic: topics::METRICS }],
+            },
+            JobSpec { name: "detect-logs", input_topic: topics::LOGS.into(), factory: Arc::new(move || hosted(LogAnomaly::new(lc.clone()))), upstream: vec![] },
         ];
+        // Stateless re-keying of alerts, Kubernetes events, anomalies and topology by cluster.
+        for &(name, topic, make) in ROUTES {
+            jobs.push(JobSpec { name, input_topic: topic.into(), factory: Arc::new(make), upstream: vec![] });
+        }
         if config.raw_logs.enabled {
             let rc = config.raw_logs.clone();
-            jobs.push(JobSpec { name: "raw-logs", input_topic: rc.topic.clone(), factory: Arc::new(move || Box::new(RawLogs::new(rc.clone()))) });
+            jobs.push(JobSpec { name: "raw-logs", input_topic: rc.topic.clone(), factory: Arc::new(move || Box::new(RawLogs::new(rc.clone()))), upstream: vec![] });
         }
         for spec in jobs {
             metrics.init_job(spec.name);
-            let env = TaskEnv { job: spec.name, topic: spec.input_topic.clone(), sink: sink.clone(), metrics: metrics.clone(), runtime: config.runtime.clone() };
+            let upstream = if spec.upstream.is_empty() {
+                None
+            } else {
+                // Rechecked at most twice per idle timeout: cheap, and prompt enough.
+                Some(Arc::new(UpstreamGate::new(&reader, &config.kafka.group_prefix, &spec.upstream, config.runtime.idle_timeout / 2)?))
+            };
+            let env = TaskEnv { job: spec.name, topic: spec.input_topic.clone(), sink: sink.clone(), metrics: metrics.clone(), runtime: config.runtime.clone(), upstream };
             let group = format!("{}.{}", config.kafka.group_prefix, spec.name);
             let consumer = kafka::consumer_config(&config.kafka, &bootstrap, &group);
             let (reader, stop) = (reader.clone(), stop.clone());

@@ -10,6 +10,7 @@ use kubesage_operators::anomaly::AnomalyConfig;
 use kubesage_operators::correlation::CorrelationConfig;
 use kubesage_operators::log_anomaly::LogAnomalyConfig;
 use kubesage_operators::planner::PlannerConfig;
+use kubesage_operators::rca::RcaOperatorConfig;
 use kubesage_operators::ConfigIssue;
 use kubesage_schemas::remediation::Action;
 use serde::{Deserialize, Serialize};
@@ -22,6 +23,8 @@ pub struct Config {
     pub runtime: RuntimeConfig,
     pub collector: CollectorConfig,
     pub correlation: CorrelationConfig,
+    /// Root-cause analysis of the correlator's incidents (published on `kubesage.rca`).
+    pub rca: RcaOperatorConfig,
     /// Metric anomaly detection over `kubesage.metrics`.
     pub anomaly: AnomalyConfig,
     /// Log template mining and log anomalies over `kubesage.logs`.
@@ -279,6 +282,7 @@ impl Config {
         issues.extend(self.collector.remote_write.validate("collector.remote_write"));
         issues.extend(self.collector.loki.validate("collector.loki"));
         issues.extend(self.correlation.validate("correlation"));
+        issues.extend(self.rca.validate("rca"));
         issues.extend(self.anomaly.validate("anomaly"));
         issues.extend(self.log_anomaly.validate("log_anomaly"));
         issues.extend(self.planner.validate("planner"));

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use kubesage_schemas::alertmanager::{zero_time, AlertStatus, LabelSet, WebhookAlert, WebhookMessage};
 use kubesage_schemas::ids::alert_fingerprint;
-use kubesage_schemas::incident::{Incident, IncidentStatus};
+use kubesage_schemas::incident::{Incident, IncidentStatus, RcaReport};
 use kubesage_schemas::remediation::{RemediationCommand, RemediationResult};
 use kubesage_schemas::signals::{Anomaly, AnomalyPhase};
 use kubesage_schemas::{topics, Envelope};
@@ -164,6 +164,8 @@ struct Seen {
     results: BTreeMap<String, RemediationResult>,
     /// Anomaly id -> latest record.
     anomalies: BTreeMap<String, Anomaly>,
+    /// Incident id -> latest RCA report.
+    reports: BTreeMap<String, RcaReport>,
     audit: usize,
     deadletters: usize,
 }
@@ -171,7 +173,7 @@ struct Seen {
 fn watcher(bootstrap: &str, config: &Config) -> Result<BaseConsumer> {
     let consumer: BaseConsumer = kafka::reader_config(&config.kafka, bootstrap).create()?;
     let mut tpl = TopicPartitionList::new();
-    for name in [topics::INCIDENTS, topics::COMMANDS, topics::RESULTS, topics::AUDIT, topics::DEADLETTER, topics::ANOMALIES] {
+    for name in [topics::INCIDENTS, topics::RCA, topics::COMMANDS, topics::RESULTS, topics::AUDIT, topics::DEADLETTER, topics::ANOMALIES] {
         let parts = topics::spec(name).map_or(1, |t| t.partitions);
         for p in 0..parts {
             tpl.add_partition_offset(name, p, Offset::Beginning)?;
@@ -192,6 +194,16 @@ fn poll_into(consumer: &BaseConsumer, seen: &mut Seen, verbose: bool) {
                         println!("  incident {} [{}] {} — {} alerts, {} firing, severity {:?}", &i.incident_id[..8], status(i.status), i.title, i.alert_count, i.firing_count, i.severity);
                     }
                     seen.incidents.insert(i.incident_id.clone(), i);
+                }
+            }
+            topics::RCA => {
+                if let Ok(e) = serde_json::from_slice::<Envelope<RcaReport>>(payload) {
+                    let r = e.data;
+                    if verbose {
+                        let top = r.candidates.first().map_or("-".to_string(), |c| format!("{} ({:.2})", c.component, c.score));
+                        println!("  rca      {} rev {} root cause first: {top}", &r.incident_id[..8], r.incident_revision);
+                    }
+                    seen.reports.insert(r.incident_id.clone(), r);
                 }
             }
             topics::COMMANDS => {
@@ -314,6 +326,7 @@ pub async fn run(opts: DemoOptions) -> Result<()> {
         poll_into(&consumer, &mut seen, true);
         let resolved = seen.incidents.values().filter(|i| i.status == IncidentStatus::Resolved).count();
         let settled = !seen.incidents.is_empty()
+            && !seen.reports.is_empty()
             && seen.anomalies.values().any(|a| a.detectors.iter().any(|d| d == "peer_mad"))
             && seen.anomalies.values().any(|a| a.signal == "metric" && a.detectors.iter().any(|d| d != "peer_mad"))
             && seen.anomalies.values().any(|a| a.signal == "log")
@@ -336,6 +349,9 @@ pub async fn run(opts: DemoOptions) -> Result<()> {
     }
     for i in seen.incidents.values() {
         println!("    - [{}] {} ({} alerts)", status(i.status), i.title, i.alert_count);
+        if let Some(c) = seen.reports.get(&i.incident_id).and_then(|r| r.candidates.first()) {
+            println!("      look first at {} (score {:.2}): {}", c.component, c.score, c.evidence.first().map_or("", String::as_str));
+        }
     }
     println!("  commands planned         {}", seen.commands.len());
     for c in seen.commands.values() {
@@ -356,7 +372,7 @@ pub async fn run(opts: DemoOptions) -> Result<()> {
     println!("  audit records            {}", seen.audit);
     println!("  dead letters             {}", seen.deadletters);
     println!("\nWhere to look");
-    println!("  topics    {}, {}, {}, {}, {}", topics::INCIDENTS, topics::ANOMALIES, topics::COMMANDS, topics::RESULTS, topics::AUDIT);
+    println!("  topics    {}, {}, {}, {}, {}, {}", topics::INCIDENTS, topics::RCA, topics::ANOMALIES, topics::COMMANDS, topics::RESULTS, topics::AUDIT);
     println!("  kcat      kcat -b {} -C -t {} -e   (kcat needs librdkafka >= 2.1, see README)", running.bootstrap, topics::INCIDENTS);
     println!("  metrics   curl http://{}/metrics", running.http_addr);
     let ok = !seen.incidents.is_empty() && !seen.anomalies.is_empty() && !seen.commands.is_empty() && seen.results.len() >= seen.commands.len();

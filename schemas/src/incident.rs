@@ -100,7 +100,15 @@ impl Payload for Incident {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct RcaReport {
     pub incident_id: String,
+    /// Revision of the incident record the report was computed for (0: not tied to one).
+    #[serde(default)]
+    pub incident_revision: u32,
+    /// Components the incident is about (its anchor and its members' components).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub symptoms: Vec<String>,
+    /// Best first.
     pub candidates: Vec<RcaCandidate>,
+    /// Components in the graph the ranking looked at.
     pub graph_nodes: u32,
 }
 
@@ -108,6 +116,7 @@ pub struct RcaReport {
 pub struct RcaCandidate {
     /// `Kind/namespace/name` of the component.
     pub component: String,
+    /// Posterior probability that the root cause is here (among all candidates and "none").
     pub score: f64,
     pub rank: u32,
     /// Human-readable reasons this candidate is here.

@@ -14,6 +14,7 @@ pub mod incident;
 pub mod k8s;
 pub mod remediation;
 pub mod schema;
+pub mod signal;
 pub mod signals;
 pub mod topics;
 pub mod topology;

@@ -34,6 +34,7 @@ pub fn all() -> Vec<(&'static str, Schema)> {
         ("anomaly", schema_for!(Envelope<signals::Anomaly>)),
         ("peer_window", schema_for!(Envelope<signals::PeerWindow>)),
         ("topology_update", schema_for!(Envelope<topology::TopologyUpdate>)),
+        ("signal", schema_for!(Envelope<signal::Signal>)),
         ("incident", schema_for!(Envelope<incident::Incident>)),
         ("rca_report", schema_for!(Envelope<incident::RcaReport>)),
         ("cost_allocation", schema_for!(Envelope<cost::CostAllocation>)),

@@ -42,6 +42,9 @@ pub const APPROVALS: &str = "kubesage.remediation.approvals";
 pub const RESULTS: &str = "kubesage.remediation.results";
 pub const AUDIT: &str = "kubesage.audit";
 pub const DEADLETTER: &str = "kubesage.deadletter";
+/// Stage 2: alerts, Kubernetes events, anomalies and topology updates re-keyed by cluster
+/// (the `route-*` jobs), read by correlation and RCA.
+pub const SIGNALS: &str = "kubesage.signals";
 /// Internal: per-member window means re-keyed by peer group (metric anomaly -> peer outliers).
 pub const PEER_WINDOWS: &str = "kubesage.peer.windows";
 /// Internal: operator snapshots with the input offsets they reflect, and executor claims.
@@ -53,10 +56,10 @@ const fn t(name: &'static str, key: KeyKind, payload: &'static str, compacted: b
 
 pub const CATALOGUE: &[TopicSpec] = &[
     t(ALERTS, KeyKind::Cluster, "alert", false, 6),
-    t(K8S_EVENTS, KeyKind::Cluster, "k8s_event", false, 6),
+    t(K8S_EVENTS, KeyKind::Object, "k8s_event", false, 6),
     t(METRICS, KeyKind::Series, "metric_sample", false, 12),
     t(LOGS, KeyKind::Object, "log_record", false, 12),
-    t(TOPOLOGY, KeyKind::Cluster, "topology_update", false, 6),
+    t(TOPOLOGY, KeyKind::Object, "topology_update", false, 6),
     t(ANOMALIES, KeyKind::Cluster, "anomaly", false, 6),
     t(LOG_PATTERNS, KeyKind::Cluster, "log_pattern", false, 6),
     t(INCIDENTS, KeyKind::Cluster, "incident", false, 6),
@@ -68,6 +71,7 @@ pub const CATALOGUE: &[TopicSpec] = &[
     t(RESULTS, KeyKind::Cluster, "remediation_result", false, 6),
     t(AUDIT, KeyKind::Cluster, "audit_record", false, 6),
     t(DEADLETTER, KeyKind::Object, "dead_letter", false, 3),
+    t(SIGNALS, KeyKind::Cluster, "signal", false, 6),
     t(PEER_WINDOWS, KeyKind::Group, "peer_window", false, 6),
     t(CHECKPOINTS, KeyKind::Owner, "checkpoint", true, 3),
 ];

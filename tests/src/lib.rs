@@ -130,6 +130,17 @@ impl Broker {
         p.flush(Duration::from_secs(30)).expect("flush");
     }
 
+    /// Whether `job`'s checkpoints cover every record of its input `topic`.
+    pub fn caught_up(&self, job: &str, topic: &str) -> bool {
+        let ends = self.end_offsets(topic);
+        let cps: BTreeMap<String, i64> = self
+            .read_all(kubesage_schemas::topics::CHECKPOINTS)
+            .into_iter()
+            .filter_map(|(k, v)| Some((k, serde_json::from_slice::<serde_json::Value>(&v).ok()?["next_offset"].as_i64()?)))
+            .collect();
+        ends.iter().all(|(p, end)| *end == 0 || cps.get(&format!("checkpoint/{job}/{topic}/{p}")).is_some_and(|o| o >= end))
+    }
+
     /// High watermark of every partition of `topic`.
     pub fn end_offsets(&self, topic: &str) -> BTreeMap<i32, i64> {
         let consumer: BaseConsumer = self.client_config().create().expect("consumer");

@@ -62,19 +62,8 @@ fn ids(broker: &Broker, topic: &str) -> BTreeSet<String> {
     broker.read_json::<Value>(topic).iter().filter_map(|v| v["id"].as_str().map(str::to_string)).collect()
 }
 
-/// Whether the job's checkpoints cover every record of its input topic.
-fn caught_up(broker: &Broker, job: &str, topic: &str) -> bool {
-    let ends = broker.end_offsets(topic);
-    let cps: BTreeMap<String, i64> = broker
-        .read_all(topics::CHECKPOINTS)
-        .into_iter()
-        .filter_map(|(k, v)| Some((k, serde_json::from_slice::<Value>(&v).ok()?["next_offset"].as_i64()?)))
-        .collect();
-    ends.iter().all(|(p, end)| *end == 0 || cps.get(&format!("checkpoint/{job}/{topic}/{p}")).is_some_and(|o| o >= end))
-}
-
 /// Wait until both jobs have checkpointed all their input and outputs stop changing.
-fn settle(broker: &Broker, quiet: Duration, timeout: Duration) -> (BTreeSet<String>, BTreeSet<String>) {
+fn settle(broker: &Broker, quiet: Duration, timeout: Duration, log: &std::path::Path) -> (BTreeSet<String>, BTreeSet<String>) {
     let deadline = Instant::now() + timeout;
     let mut last = (BTreeSet::new(), BTreeSet::new());
     let mut since = Instant::now();
@@ -83,10 +72,13 @@ fn settle(broker: &Broker, quiet: Duration, timeout: Duration) -> (BTreeSet<Stri
         if now != last {
             last = now;
             since = Instant::now();
-        } else if !last.0.is_empty() && since.elapsed() >= quiet && caught_up(broker, "correlate", topics::ALERTS) && caught_up(broker, "plan", topics::INCIDENTS) {
+        } else if !last.0.is_empty() && since.elapsed() >= quiet && broker.caught_up("route-alerts", topics::ALERTS) && broker.caught_up("correlate", topics::SIGNALS) && broker.caught_up("plan", topics::INCIDENTS) {
             return last;
         }
-        assert!(Instant::now() < deadline, "outputs did not settle");
+        if Instant::now() >= deadline {
+            let caught = ["route-alerts", "correlate", "plan"].iter().zip([topics::ALERTS, topics::SIGNALS, topics::INCIDENTS]).map(|(j, t)| format!("{j}: {}", broker.caught_up(j, t))).collect::<Vec<_>>();
+            panic!("outputs did not settle ({} incident records; caught up: {caught:?})\n{}", last.0.len(), tail(log, 40));
+        }
         std::thread::sleep(Duration::from_millis(500));
     }
 }
@@ -104,7 +96,7 @@ fn kill_9_mid_stream_and_rebalances_lose_nothing_and_decide_nothing_twice() {
     reference.create_topics(&cfg_ref);
     reference.produce(topics::ALERTS, &input);
     let mut ks = run_kubesage(&cfg_ref, &["operate"], &dir.path().join("reference.log"));
-    let (want_incidents, want_commands) = settle(&reference, Duration::from_secs(4), Duration::from_secs(180));
+    let (want_incidents, want_commands) = settle(&reference, Duration::from_secs(4), Duration::from_secs(180), &dir.path().join("reference.log"));
     ks.kill9();
     let reference_records: Vec<Value> = reference.read_json(topics::INCIDENTS);
     drop(reference);
@@ -129,14 +121,14 @@ fn kill_9_mid_stream_and_rebalances_lose_nothing_and_decide_nothing_twice() {
         }
         std::thread::sleep(Duration::from_millis(delay_ms));
         op.kill9();
-        if caught_up(&broker, "correlate", topics::ALERTS) {
+        if broker.caught_up("route-alerts", topics::ALERTS) && broker.caught_up("correlate", topics::SIGNALS) {
             break;
         }
         mid_stream_kills += 1;
     }
     let _op = run_kubesage(&cfg, &["operate"], &log);
     eventually(Duration::from_secs(60), || scrape(port, "kubesage_runtime_assigned_partitions", correlating).filter(|n| *n > 0.0)).expect("final worker never got partitions");
-    let (got_incidents, got_commands) = settle(&broker, Duration::from_secs(4), Duration::from_secs(240));
+    let (got_incidents, got_commands) = settle(&broker, Duration::from_secs(4), Duration::from_secs(240), &log);
     assert!(mid_stream_kills >= 3, "only {mid_stream_kills} kills landed mid-stream; the test proved too little");
 
     let missing: Vec<_> = want_incidents.difference(&got_incidents).collect();
@@ -157,6 +149,19 @@ fn kill_9_mid_stream_and_rebalances_lose_nothing_and_decide_nothing_twice() {
         }
     }
     let extra: Vec<_> = got_incidents.difference(&want_incidents).collect();
+    if !extra.is_empty() {
+        let describe = |v: &Value| format!("{} rev {} {} alerts={} firing={} updated={}", &v["data"]["incident_id"].as_str().unwrap_or("")[..8], v["data"]["revision"], v["data"]["status"], v["data"]["alert_count"], v["data"]["firing_count"], v["data"]["updated_at"]);
+        let got_records: Vec<Value> = broker.read_json(topics::INCIDENTS);
+        for x in &extra {
+            if let Some(rec) = got_records.iter().find(|v| v["id"].as_str() == Some(x.as_str())) {
+                eprintln!("unexpected: {}", describe(rec));
+                for r in reference_records.iter().filter(|r| r["data"]["incident_id"] == rec["data"]["incident_id"]) {
+                    eprintln!("   ref: {}", describe(r));
+                }
+            }
+        }
+        eprintln!("late events seen by correlate: {:?}", scrape(port, "kubesage_runtime_late_events_total", correlating));
+    }
     if !missing.is_empty() {
         eprintln!("crash.log tail:\n{}", tail(&log, 60));
     }
@@ -193,7 +198,7 @@ fn kill_9_mid_stream_and_rebalances_lose_nothing_and_decide_nothing_twice() {
     eventually(Duration::from_secs(60), || scrape(port_b, "kubesage_runtime_assigned_partitions", correlating).filter(|n| *n > 0.0)).expect("worker b gets partitions");
     let status = a.terminate(Duration::from_secs(30)).expect("worker a stops on SIGTERM");
     assert!(status.success(), "worker a exit {status:?}: {}", tail(&log_a, 30));
-    let (scaled_incidents, scaled_commands) = settle(&broker, Duration::from_secs(4), Duration::from_secs(240));
+    let (scaled_incidents, scaled_commands) = settle(&broker, Duration::from_secs(4), Duration::from_secs(240), &log_a);
     assert_eq!(scaled_incidents, want_incidents, "scale out/in changed the incident records");
     assert_eq!(scaled_commands, want_commands, "scale out/in changed the commands");
     assert!(tail(&log_a, 200).contains("job drained and committed"), "worker a did not drain: {}", tail(&log_a, 30));

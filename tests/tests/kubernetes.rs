@@ -40,7 +40,7 @@ fn event(uid: &str, rv: &str, count: i64, reason: &str) -> Value {
 fn pod(rv: &str) -> Value {
     json!({
         "apiVersion": "v1", "kind": "Pod",
-        "metadata": {"name": "payments-7c9d8f6b5d-bx2kq", "namespace": "shop", "uid": "p1", "resourceVersion": rv,
+        "metadata": {"name": "payments-7c9d8f6b5d-bx2kq", "namespace": "shop", "uid": "p1", "resourceVersion": rv, "creationTimestamp": "2025-06-01T00:00:00Z",
             "labels": {"app": "payments", "pod-template-hash": "7c9d8f6b5d"},
             "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "payments-7c9d8f6b5d", "uid": "rs1", "controller": true}]},
         "spec": {"nodeName": "node-a", "containers": [{"name": "payments", "image": "shop/payments:1.4.2"}]},
@@ -117,6 +117,7 @@ fn watch_resumes_relists_on_410_and_never_duplicates() {
     let config = write_config(dir.path(), &broker.bootstrap, port, &extra);
     broker.create_topics(&config);
     let log = dir.path().join("kubesage.log");
+    let started = chrono::Utc::now() - chrono::Duration::seconds(1);
     let _ks = run_kubesage(&config, &["collect"], &log);
 
     eventually(Duration::from_secs(60), || {
@@ -149,4 +150,11 @@ fn watch_resumes_relists_on_410_and_never_duplicates() {
     assert_eq!(topo[0].data.node.as_deref(), Some("node-a"));
     assert_eq!(topo[0].data.owners[0].name, "payments-7c9d8f6b5d");
     assert_eq!(topo[1].data.op, TopologyOp::Delete);
+    for t in &topo {
+        assert!(t.time >= started, "a topology record is stamped when the change was observed, not at the object's creation: {}", t.time);
+    }
+    let keys: Vec<String> = broker.read_all(topics::TOPOLOGY).into_iter().map(|(k, _)| k).collect();
+    assert!(keys.iter().all(|k| k == "Pod/shop/payments-7c9d8f6b5d-bx2kq"), "keyed by object: {keys:?}");
+    let event_keys: Vec<String> = broker.read_all(topics::K8S_EVENTS).into_iter().map(|(k, _)| k).collect();
+    assert!(event_keys.iter().all(|k| k == "Pod/shop/payments-7c9d8f6b5d-bx2kq"), "keyed by the object they regard: {event_keys:?}");
 }

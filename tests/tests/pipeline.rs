@@ -59,7 +59,7 @@ fn alerts_become_incidents_commands_and_results_on_a_real_broker() {
     let dead: Vec<Envelope<DeadLetter>> = broker.read_json(topics::DEADLETTER);
     assert_eq!(dead.len(), 1);
     assert_eq!(dead[0].data.topic, topics::ALERTS);
-    assert!(dead[0].data.reason.contains("not a valid correlate input record"), "{}", dead[0].data.reason);
+    assert!(dead[0].data.reason.contains("not a valid route-alerts input record"), "{}", dead[0].data.reason);
     assert_eq!(dead[0].data.payload, "{not json");
 
     let audit: Vec<Envelope<AuditRecord>> = broker.read_json(topics::AUDIT);

@@ -52,6 +52,12 @@ pub struct CorrelationConfig {
     pub k8s_events: SignalPolicy,
     /// Anomalies: `open` incidents, only `join` them, or `ignore` them.
     pub anomalies: SignalPolicy,
+    /// Ids of this many most recent input records are remembered: a record whose id is
+    /// among them is a duplicate (an upstream stage replaying what it wrote before a crash,
+    /// an HA pair) and is applied once. Counted in records, not event time, because a
+    /// replay spans whatever event time the upstream had written (a backfill covers hours
+    /// in a second). 0 turns it off.
+    pub max_duplicate_ids: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -90,6 +96,7 @@ impl Default for CorrelationConfig {
             max_flap_tracked: 100_000,
             k8s_events: SignalPolicy::Open,
             anomalies: SignalPolicy::Join,
+            max_duplicate_ids: 10_000,
         }
     }
 }

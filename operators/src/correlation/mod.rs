@@ -22,9 +22,9 @@ pub mod keys;
 pub mod signal;
 mod state;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 #[cfg(test)]
-mod tests_graph;
+pub(crate) mod tests_graph;
 
 use chrono::{DateTime, Utc};
 use kubesage_schemas::topics;
@@ -33,6 +33,7 @@ use serde::{Deserialize, Serialize};
 
 pub use config::{CorrelationConfig, GroupKind, SignalPolicy};
 pub use signal::{FailureClass, Signal};
+pub use state::ActiveMember;
 use state::State;
 
 use crate::time::{duration_millis, to_millis};
@@ -68,8 +69,48 @@ impl Correlator {
         self.state.incidents.len()
     }
 
+    pub fn config(&self) -> &CorrelationConfig {
+        &self.cfg
+    }
+
+    /// [`Operator::on_watermark`], calling `after(b, view, out, from)` after every
+    /// event-time boundary `b` it processes: the view then reflects exactly the records with
+    /// time < b, and `out.items()[from..]` are the incident records published at `b`. Chained operators (RCA) hook in here to stay as deterministic as the
+    /// correlator itself.
+    pub fn on_watermark_with<F>(&mut self, watermark: DateTime<Utc>, out: &mut Collector, mut after: F)
+    where
+        F: FnMut(i64, &View<'_>, &mut Collector, usize),
+    {
+        let wm = to_millis(&watermark);
+        if self.state.watermark.is_some_and(|w| wm <= w) {
+            return;
+        }
+        self.state.watermark = Some(wm);
+        // Fast path (the runtime calls this after every record): nothing is due yet. It
+        // must leave exactly the state `advance` would.
+        if let (Some(next), Some(last), true) = (self.state.next_check, self.state.last_boundary, self.fast_path) {
+            if wm < next {
+                if next == i64::MAX {
+                    self.state.last_boundary = Some(last.max(wm.div_euclid(self.interval) * self.interval));
+                }
+                return;
+            }
+        }
+        self.advance(wm, out, &mut after);
+        let step = self.interval;
+        self.state.next_check = Some(if self.state.has_dirty() {
+            self.state.last_boundary.map_or(i64::MIN, |l| l + step)
+        } else {
+            let last = self.state.last_boundary.unwrap_or(i64::MIN);
+            self.state.next_due(&self.cfg).map_or(i64::MAX, |t| (t.div_euclid(step) * step + step).max(last.saturating_add(step)))
+        });
+    }
+
     /// Process every boundary up to `wm`, skipping boundaries where nothing is due.
-    fn advance(&mut self, wm: i64, out: &mut Collector) {
+    fn advance<F>(&mut self, wm: i64, out: &mut Collector, after: &mut F)
+    where
+        F: FnMut(i64, &View<'_>, &mut Collector, usize),
+    {
         let step = self.interval;
         let floor = |t: i64| t.div_euclid(step) * step;
         // Start just below the earliest buffered event, so that the first boundary does not
@@ -90,7 +131,9 @@ impl Correlator {
             if b > wm {
                 break;
             }
+            let from = out.len();
             self.state.process_boundary(b, &self.cfg, &mut self.topology, out);
+            after(b, &View { topology: &self.topology, config: &self.cfg, state: &self.state }, out, from);
             last = b;
         }
         self.state.last_boundary = Some(last);
@@ -102,6 +145,9 @@ impl Operator for Correlator {
     const NAME: &'static str = "correlate";
 
     fn on_event(&mut self, event: Envelope<Signal>, _out: &mut Collector) {
+        if self.state.is_duplicate(&event.id, &self.cfg) {
+            return;
+        }
         let due = to_millis(&event.time).div_euclid(self.interval) * self.interval + self.interval;
         if let Some(next) = &mut self.state.next_check {
             *next = (*next).min(due);
@@ -110,29 +156,7 @@ impl Operator for Correlator {
     }
 
     fn on_watermark(&mut self, watermark: DateTime<Utc>, out: &mut Collector) {
-        let wm = to_millis(&watermark);
-        if self.state.watermark.is_some_and(|w| wm <= w) {
-            return;
-        }
-        self.state.watermark = Some(wm);
-        // Fast path (the runtime calls this after every record): nothing is due yet. It
-        // must leave exactly the state `advance` would.
-        if let (Some(next), Some(last), true) = (self.state.next_check, self.state.last_boundary, self.fast_path) {
-            if wm < next {
-                if next == i64::MAX {
-                    self.state.last_boundary = Some(last.max(wm.div_euclid(self.interval) * self.interval));
-                }
-                return;
-            }
-        }
-        self.advance(wm, out);
-        let step = self.interval;
-        self.state.next_check = Some(if self.state.has_dirty() {
-            self.state.last_boundary.map_or(i64::MIN, |l| l + step)
-        } else {
-            let last = self.state.last_boundary.unwrap_or(i64::MIN);
-            self.state.next_due(&self.cfg).map_or(i64::MAX, |t| (t.div_euclid(step) * step + step).max(last.saturating_add(step)))
-        });
+        self.on_watermark_with(watermark, out, |_, _, _, _| {});
     }
 
     fn snapshot(&self) -> Snapshot {
@@ -159,6 +183,21 @@ struct SavedRef<'a> {
 struct Saved {
     state: State,
     topology: serde_json::Value,
+}
+
+/// What a chained operator sees of the correlator right after a boundary.
+pub struct View<'a> {
+    /// The graph as of the boundary (topology records with time < b applied).
+    pub topology: &'a Topology,
+    pub config: &'a CorrelationConfig,
+    state: &'a State,
+}
+
+impl<'a> View<'a> {
+    /// Firing members of the live incidents of `cluster`, where they were placed.
+    pub fn active_members(&self, cluster: &'a str) -> impl Iterator<Item = ActiveMember<'a>> + 'a {
+        self.state.active_members(cluster)
+    }
 }
 
 /// Output topic of the correlator.

@@ -4,11 +4,9 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use kubesage_schemas::alert::{Alert, Severity};
+use kubesage_schemas::alert::Severity;
 use kubesage_schemas::alertmanager::AlertStatus;
-use kubesage_schemas::k8s::K8sEvent;
-use kubesage_schemas::signals::{Anomaly, AnomalyPhase};
-use kubesage_schemas::topology::TopologyUpdate;
+use kubesage_schemas::signals::AnomalyPhase;
 use kubesage_schemas::Envelope;
 use serde::{Deserialize, Serialize};
 
@@ -17,27 +15,9 @@ use super::keys;
 use crate::time::{to_millis, Millis};
 use crate::topology::{key, node_key, split_key, Topology};
 
-/// One input record of the correlator. On the wire it is exactly the payload of its topic
-/// (`kubesage.alerts`, `kubesage.k8s.events`, `kubesage.anomalies`, `kubesage.topology`):
-/// the variant is recognised by its fields, so an alert record decodes as it always did.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(untagged)]
-pub enum Signal {
-    Alert(Alert),
-    Event(K8sEvent),
-    Anomaly(Anomaly),
-    Topology(TopologyUpdate),
-}
-
-macro_rules! lift {
-    ($($fn:ident: $t:ty => $v:ident),*) => {$(
-        /// The same envelope, as a correlator input.
-        pub fn $fn(e: Envelope<$t>) -> Envelope<Signal> {
-            Envelope { specversion: e.specversion, id: e.id, source: e.source, kind: e.kind, time: e.time, subject: e.subject, cluster: e.cluster, data: Signal::$v(e.data) }
-        }
-    )*};
-}
-lift!(from_alert: Alert => Alert, from_event: K8sEvent => Event, from_anomaly: Anomaly => Anomaly, from_topology: TopologyUpdate => Topology);
+/// One input record of the correlator: the wire type of `kubesage.signals` (an alert,
+/// Kubernetes event, anomaly or topology update, recognised by its fields).
+pub use kubesage_schemas::signal::{from_alert, from_anomaly, from_event, from_topology, Signal};
 
 /// Coarse kind of failure a signal speaks of.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]

@@ -1,6 +1,6 @@
 //! The correlator's state and its transitions. Plain data, serialisable as the snapshot.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
 
 use kubesage_schemas::alert::Severity;
 use kubesage_schemas::alertmanager::AlertStatus;
@@ -36,6 +36,12 @@ pub(super) struct State {
     held: BTreeMap<String, Envelope<Signal>>,
     pub(super) watermark: Option<Millis>,
     pub(super) last_boundary: Option<Millis>,
+    /// Hashes of the ids of the most recent input records, oldest first.
+    #[serde(default)]
+    pub(super) seen: VecDeque<u64>,
+    /// The same, for lookups (rebuilt from `seen` on restore).
+    #[serde(skip)]
+    seen_set: HashSet<u64>,
     /// Cache, not state.
     #[serde(skip)]
     classes: ClassCache,
@@ -103,6 +109,42 @@ struct Member {
     flapping: bool,
 }
 
+/// 64 bits of a record id: the leading hex digits of a KubeSage id (itself a hash), else
+/// FNV-1a of the text. Compact in snapshots; a collision would need 2^32 ids.
+fn id_hash(id: &str) -> u64 {
+    match id.get(..16).map(|h| u64::from_str_radix(h, 16)) {
+        Some(Ok(v)) if id.len() >= 32 => v,
+        _ => id.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)),
+    }
+}
+
+/// A firing member of a tracked incident, where the correlator placed it (what a chained
+/// operator, RCA, reads of the correlator's state).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ActiveMember<'a> {
+    /// Alert fingerprint, `event:<object>/<reason>` or `anomaly:<id>`.
+    pub member: &'a str,
+    pub kind: SignalKind,
+    /// Alert name, event reason or `anomaly:<metric>`.
+    pub name: &'a str,
+    pub class: FailureClass,
+    pub starts_at: Millis,
+    pub component: &'a str,
+}
+
+impl State {
+    /// Firing members placed on a component, of the live incidents of `cluster`, in
+    /// incident and member order.
+    pub(super) fn active_members<'a>(&'a self, cluster: &'a str) -> impl Iterator<Item = ActiveMember<'a>> + 'a {
+        self.incidents
+            .values()
+            .filter(move |i| i.cluster == cluster && i.merged_into.is_none())
+            .flat_map(|i| i.members.iter())
+            .filter(|(_, m)| m.active())
+            .filter_map(|(id, m)| Some(ActiveMember { member: id, kind: m.kind, name: &m.alertname, class: m.class, starts_at: m.starts_at, component: m.component.as_deref()? }))
+    }
+}
+
 impl Member {
     /// Firing, or held as firing by the flapping guard.
     fn active(&self) -> bool {
@@ -121,6 +163,29 @@ pub(super) fn component_key(component: &str) -> String {
 }
 
 impl State {
+    /// Whether a record with this id is among the most recent `max_duplicate_ids`;
+    /// remembers it if not.
+    pub(super) fn is_duplicate(&mut self, id: &str, cfg: &CorrelationConfig) -> bool {
+        if cfg.max_duplicate_ids == 0 {
+            return false;
+        }
+        if self.seen_set.len() != self.seen.len() {
+            self.seen_set = self.seen.iter().copied().collect();
+        }
+        let h = id_hash(id);
+        if self.seen_set.contains(&h) {
+            return true;
+        }
+        self.seen.push_back(h);
+        self.seen_set.insert(h);
+        while self.seen.len() > cfg.max_duplicate_ids {
+            if let Some(old) = self.seen.pop_front() {
+                self.seen_set.remove(&old);
+            }
+        }
+        false
+    }
+
     pub(super) fn buffer_event(&mut self, event: Envelope<Signal>) {
         let slot = self.buffer.entry(to_millis(&event.time)).or_default();
         // HA Alertmanager pairs and retries deliver the same id: keep one.

@@ -12,7 +12,7 @@ use proptest::prelude::*;
 use super::*;
 use crate::time::from_millis;
 
-pub(super) const T0: i64 = 1_700_000_000_000;
+pub(crate) const T0: i64 = 1_700_000_000_000;
 
 pub(crate) fn alert(cluster: &str, secs: i64, status: AlertStatus, labels: &[(&str, &str)]) -> Envelope<Signal> {
     let labels: BTreeMap<String, String> = labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
@@ -35,11 +35,11 @@ pub(crate) fn alert(cluster: &str, secs: i64, status: AlertStatus, labels: &[(&s
     signal::from_alert(Envelope::new(id, "test", t, fp, cluster, data))
 }
 
-pub(super) fn wm(secs: i64) -> DateTime<Utc> {
+pub(crate) fn wm(secs: i64) -> DateTime<Utc> {
     from_millis(T0 + secs * 1000)
 }
 
-pub(super) fn cfg() -> CorrelationConfig {
+pub(crate) fn cfg() -> CorrelationConfig {
     CorrelationConfig {
         session_gap: Duration::from_secs(60),
         max_duration: Duration::from_secs(600),
@@ -63,7 +63,7 @@ fn run(events: &[Envelope<Signal>], final_wm: i64) -> Vec<Envelope<Incident>> {
 }
 
 /// Last published state per incident.
-pub(super) fn last_states(records: &[Envelope<Incident>]) -> BTreeMap<String, Incident> {
+pub(crate) fn last_states(records: &[Envelope<Incident>]) -> BTreeMap<String, Incident> {
     records.iter().map(|r| (r.data.incident_id.clone(), r.data.clone())).collect()
 }
 
@@ -314,4 +314,26 @@ proptest! {
         let restored = run_batched(&events, &every, Some(at % (events.len() + 1)));
         prop_assert_eq!(straight, restored);
     }
+}
+
+#[test]
+fn replayed_records_are_applied_once() {
+    // An upstream stage that crashed re-delivers what it had already written: a firing
+    // record after its resolve must not re-open or re-publish anything.
+    let l = [("alertname", "KubePodCrashLooping"), ("namespace", "shop"), ("pod", "payments-7c9d8f6b5d-bx2kq")];
+    let events = vec![alert("c1", 0, F, &l), alert("c1", 30, R, &l)];
+    let mut replayed = events.clone();
+    replayed.extend(events.clone());
+    let once = run(&events, 600);
+    assert!(!once.is_empty());
+    assert_eq!(run(&replayed, 600), once);
+    // The most recent ids are remembered, however far apart in event time.
+    let mut op = Correlator::new(CorrelationConfig { max_duplicate_ids: 2, ..cfg() });
+    let mut out = Collector::default();
+    for e in &events {
+        op.on_event(e.clone(), &mut out);
+    }
+    assert_eq!(op.state.seen.len(), 2);
+    op.on_event(alert("c1", 7200, F, &l), &mut out);
+    assert_eq!(op.state.seen.len(), 2, "bounded");
 }

@@ -24,7 +24,7 @@ fn topo_event(i: usize, u: TopologyUpdate) -> Envelope<Signal> {
 }
 
 /// web -> cart -> redis, web -> payments; pods of cart and payments share node n1.
-fn shop() -> Vec<Envelope<Signal>> {
+pub(crate) fn shop() -> Vec<Envelope<Signal>> {
     let rs = |n: &str| oref("ReplicaSet", "shop", n);
     let updates = vec![
         pod("shop", "web-6b8f9c7d5e-tvwxz", rs("web-6b8f9c7d5e"), "n2", "web"),
@@ -266,7 +266,7 @@ fn a_flapping_member_keeps_its_incident_open() {
     assert_eq!(states[0].firing_count, 2, "held as firing while it flaps");
 }
 
-fn k8s_event(secs: i64, kind: &str, name: &str, reason: &str, event_type: &str) -> Envelope<Signal> {
+pub(crate) fn k8s_event(secs: i64, kind: &str, name: &str, reason: &str, event_type: &str) -> Envelope<Signal> {
     let e = K8sEvent {
         event_type: event_type.into(),
         reason: reason.into(),

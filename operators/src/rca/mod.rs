@@ -3,20 +3,26 @@
 //!
 //! The core is one pure function, [`rank`], over a [`Problem`] (components, dependency
 //! edges, per-component signals split at onset into baseline and window, changes,
-//! symptoms). The operator builds problems from the live topology and metric history; the
-//! quality harnesses (PetShop, rca-sim, RCAEval layout) build them from data sets and call
+//! symptoms). The operator ([`operator`]) builds problems from the live topology and the
+//! stage-1 detectors' findings ([`evidence`]: anomaly records, alerts, events); the quality
+//! harnesses (PetShop, rca-sim, RCAEval layout) build them from data sets and call
 //! the same function. See [`rank`](rank::rank) for the model.
 
 pub mod config;
+pub mod evidence;
+pub mod operator;
 pub mod pagerank;
 pub mod rank;
 pub mod signal;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_operator;
 
 use kubesage_schemas::incident::{RcaCandidate, RcaReport};
 
 pub use config::RcaConfig;
+pub use operator::{CorrelateWithRca, Rca, RcaOperatorConfig};
 pub use rank::{component_states, is_issue, rank, rank_with_states, Change, Component, ComponentState, Problem, Ranked};
 pub use signal::{Sample, Signal, SignalKind, SignalScore};
 
@@ -24,6 +30,8 @@ pub use signal::{Sample, Signal, SignalKind, SignalScore};
 pub fn report(incident_id: &str, problem: &Problem, ranked: &[Ranked]) -> RcaReport {
     RcaReport {
         incident_id: incident_id.to_string(),
+        incident_revision: 0,
+        symptoms: problem.symptoms.iter().filter_map(|&i| problem.components.get(i)).map(|c| c.id.clone()).collect(),
         candidates: ranked
             .iter()
             .enumerate()

@@ -87,6 +87,9 @@ pub struct ComponentState {
     pub step: Millis,
     /// `(signal index, score)` of scored fault signals, largest shift first.
     pub scores: Vec<(usize, SignalScore)>,
+    /// Evidence lines for a state summarised from detector findings (anomaly records,
+    /// alerts, events) rather than scored from raw samples; most telling first.
+    pub notes: Vec<String>,
 }
 
 /// Median spacing of a signal's samples (0 with fewer than two).
@@ -702,6 +705,7 @@ fn evidence(
             sc.z
         ));
     }
+    ev.extend(st.notes.iter().take(2).cloned());
     let deps: Vec<usize> = graph.dependencies(h).to_vec();
     let (sick, healthy): (Vec<usize>, Vec<usize>) = deps.iter().partition(|&&d| states[d].observed && states[d].abnormal >= 0.5);
     let healthy: Vec<usize> = healthy.into_iter().filter(|&d| states[d].observed).collect();

@@ -13,6 +13,7 @@ use kubesage_schemas::topics::{CHECKPOINTS, DEADLETTER};
 use kubesage_schemas::Envelope;
 
 use super::hosted::{Applied, HostedOperator, RecordMeta};
+use super::upstream::UpstreamGate;
 use super::watermark::{WatermarkState, WatermarkTracker};
 use crate::checkpoint::{checkpoint_key, Checkpoint, FORMAT_VERSION};
 use crate::config::{LatePolicy, RuntimeConfig};
@@ -27,6 +28,8 @@ pub struct TaskEnv {
     pub sink: Sink,
     pub metrics: Arc<Metrics>,
     pub runtime: RuntimeConfig,
+    /// For a job reading a topic other jobs write: idle watermarks wait for them.
+    pub upstream: Option<Arc<UpstreamGate>>,
 }
 
 const MAX_DEAD_LETTER_PAYLOAD: usize = 64 * 1024;
@@ -162,12 +165,17 @@ impl Task {
         }
     }
 
-    /// Processing-time duties: idle watermark, operator tick.
-    pub fn on_tick(&mut self, env: &TaskEnv) -> Result<()> {
+    /// Processing-time duties: idle watermark, operator tick. `high` fetches the end of the
+    /// partition (asked only of gated jobs about to advance an idle watermark).
+    pub fn on_tick(&mut self, env: &TaskEnv, high: impl FnOnce() -> Option<i64>) -> Result<()> {
         let now = Instant::now();
-        if let Some(wm) = self.wm.on_idle(now) {
-            self.op.on_watermark(wm, &mut self.collector);
-            self.changed_since_snapshot = true;
+        // A gated job: the upstream jobs have written everything, and we read all of it.
+        let upstream_done = || env.upstream.as_ref().is_none_or(|g| g.idle() && high().is_some_and(|h| self.next_offset >= h));
+        if self.wm.idle_due(now) && upstream_done() {
+            if let Some(wm) = self.wm.on_idle(now) {
+                self.op.on_watermark(wm, &mut self.collector);
+                self.changed_since_snapshot = true;
+            }
         }
         self.op.on_tick(Utc::now(), &mut self.collector);
         if let Some(wm) = self.wm.watermark() {

@@ -64,6 +64,11 @@ impl WatermarkTracker {
         !self.at_end && now.saturating_duration_since(self.last_record) >= self.idle_timeout
     }
 
+    /// At the end of the log and quiet for `idle_timeout`: `on_idle` would advance.
+    pub fn idle_due(&self, now: Instant) -> bool {
+        self.at_end && self.state.max_event_ms.is_some() && now.saturating_duration_since(self.last_record) >= self.idle_timeout
+    }
+
     /// On a tick: if idle, advance with the clock from where the data left it.
     pub fn on_idle(&mut self, now: Instant) -> Option<i64> {
         if !self.at_end {
@@ -108,7 +113,9 @@ mod tests {
         let mut w = WatermarkTracker::new(WatermarkState::default(), Duration::from_secs(5), Duration::from_secs(10));
         w.observe(100_000, start);
         assert_eq!(w.on_idle(start + Duration::from_secs(30)), None, "not idle before the end of the log");
+        assert!(!w.idle_due(start + Duration::from_secs(30)));
         w.reached_end();
+        assert!(!w.idle_due(start + Duration::from_secs(9)) && w.idle_due(start + Duration::from_secs(10)));
         assert_eq!(w.on_idle(start + Duration::from_secs(9)), None);
         assert_eq!(w.on_idle(start + Duration::from_secs(13)), Some(98_000));
         assert_eq!(w.on_idle(start + Duration::from_secs(20)), Some(105_000));

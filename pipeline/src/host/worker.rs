@@ -25,6 +25,8 @@ pub struct JobSpec {
     pub name: &'static str,
     pub input_topic: String,
     pub factory: OperatorFactory,
+    /// Jobs writing `input_topic`: idle watermarks wait until they have caught up.
+    pub upstream: Vec<super::upstream::Upstream>,
 }
 
 struct JobContext {
@@ -193,7 +195,8 @@ pub fn run_job(spec: JobSpec, env: TaskEnv, consumer_config: ClientConfig, check
                 if ticking {
                     task.check_end(|| consumer.fetch_watermarks(&ctx.env.topic, *p, Duration::from_secs(1)).ok().map(|(_, high)| high));
                 }
-                let step = if ticking { task.on_tick(&ctx.env) } else { Ok(()) }.and_then(|()| task.progress(&ctx.env));
+                let high = || consumer.fetch_watermarks(&ctx.env.topic, *p, Duration::from_secs(1)).ok().map(|(_, high)| high);
+                let step = if ticking { task.on_tick(&ctx.env, high) } else { Ok(()) }.and_then(|()| task.progress(&ctx.env));
                 match step {
                     Ok(Some(offset)) => {
                         let _ = commits.add_partition_offset(&ctx.env.topic, *p, Offset::Offset(offset));

@@ -107,8 +107,9 @@ async fn watch_events(api: Api<Event>, out: Out) -> Result<()> {
                 let Some(count) = counts.observe(&uid, normalize::event_count(&e)) else { continue };
                 let Some(record) = normalize::k8s_event(&e, count) else { continue };
                 let id = stable_id(&["k8s-event", &out.cluster, &uid, &count.to_string()]);
+                // Keyed by the object it is about (an input topic); routed by cluster later.
                 let subject = format!("{}/{}/{}", record.regarding.kind, record.regarding.namespace, record.regarding.name);
-                out.send(K8S_EVENTS, &out.cluster, &Envelope::new(id, SOURCE, record.observed_at, subject, out.cluster.clone(), record)).await?;
+                out.send(K8S_EVENTS, &subject, &Envelope::new(id, SOURCE, record.observed_at, subject.clone(), out.cluster.clone(), record)).await?;
             }
             watcher::Event::Delete(e) => counts.forget(&e.uid().unwrap_or_default()),
             watcher::Event::Init | watcher::Event::InitDone => {}
@@ -165,6 +166,7 @@ async fn emit<K: kube::Resource + Placement>(out: &Out, o: &K, kind: &str, op: T
     let op_name = if op == TopologyOp::Delete { "delete" } else { "upsert" };
     let id = stable_id(&["topology", &out.cluster, &update.object.uid, &update.resource_version, op_name]);
     let subject = format!("{kind}/{}/{}", update.object.namespace, update.object.name);
-    let time = o.meta().creation_timestamp.as_ref().map(|t| t.0).unwrap_or_else(chrono::Utc::now);
-    out.send(TOPOLOGY, &out.cluster, &Envelope::new(id, SOURCE, time, subject, out.cluster.clone(), update)).await
+    let time = normalize::change_time(o, op, chrono::Utc::now());
+    // Keyed by object: one object's upserts and deletes stay in order on one partition.
+    out.send(TOPOLOGY, &subject, &Envelope::new(id, SOURCE, time, subject.clone(), out.cluster.clone(), update)).await
 }

@@ -92,6 +92,18 @@ pub fn k8s_event(e: &Event, count: i32) -> Option<K8sEvent> {
     })
 }
 
+/// Event time of a topology record: when the change was observed. Not the object's
+/// `creationTimestamp`: an update of an object created days ago happens now, and stamping
+/// it with its creation would make every update look late to the stages reading it. A
+/// delete the API server dated (`deletionTimestamp`, graceful deletion) keeps that date
+/// when it is earlier.
+pub fn change_time<K: kube::Resource>(obj: &K, op: TopologyOp, observed: DateTime<Utc>) -> DateTime<Utc> {
+    match (op, obj.meta().deletion_timestamp.as_ref()) {
+        (TopologyOp::Delete, Some(t)) => t.0.min(observed),
+        _ => observed,
+    }
+}
+
 pub fn topology<K>(obj: &K, kind: &str, op: TopologyOp) -> TopologyUpdate
 where
     K: kube::Resource + Placement,
@@ -151,6 +163,19 @@ mod tests {
         assert_eq!(k.reporting_instance, "cp-1");
         assert_eq!(k.observed_at.to_rfc3339(), "2026-11-23T09:30:00+00:00");
         assert_eq!(k.event_type, "Normal");
+    }
+
+    #[test]
+    fn topology_records_are_stamped_when_the_change_was_observed() {
+        let mut pod: Pod = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "p", "namespace": "shop", "uid": "p1", "resourceVersion": "9", "creationTimestamp": "2025-01-01T00:00:00Z"}
+        }))
+        .expect("pod");
+        let now: DateTime<Utc> = "2026-11-23T10:00:00Z".parse().expect("time");
+        assert_eq!(change_time(&pod, TopologyOp::Upsert, now), now, "an update of an old object happens now, not at its creation");
+        assert_eq!(change_time(&pod, TopologyOp::Delete, now), now);
+        pod.metadata.deletion_timestamp = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time("2026-11-23T09:59:30Z".parse().expect("time")));
+        assert_eq!(change_time(&pod, TopologyOp::Delete, now).to_rfc3339(), "2026-11-23T09:59:30+00:00", "a dated deletion keeps its date");
     }
 
     #[test]

@@ -1,0 +1,525 @@
+//! The RCA operator: for each incident the correlator opens or materially updates, an RCA
+//! report on `kubesage.rca` — candidate root causes ranked by [`rank_with_states`] (the
+//! ranking the benchmarks measure) with the evidence that put each there.
+//!
+//! It runs chained after the correlator in one operator ([`CorrelateWithRca`]) over the
+//! cluster-keyed `kubesage.signals` and reads, right after each event-time boundary `b`,
+//! what the correlator knows as of `b`: the graph, the firing alerts and Warning events it
+//! placed on components (members of live incidents), and the incident records it published
+//! at `b`. What the correlator does not keep, RCA keeps itself, compacted to the latest
+//! record of each anomaly: the anomaly records (score, onset, observed value and band) and
+//! change events (rollouts, scaling, node events). A report uses exactly the records with
+//! time < `b`, so it is as deterministic as the incident itself: its id is derived from the
+//! incident id and revision, and replays produce the same report.
+//!
+//! A report is published when an incident first has candidates and whenever its ranking
+//! changes (the first [`RcaOperatorConfig::material_top`] candidates or the symptoms); a
+//! revision that changes neither publishes nothing.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use kubesage_schemas::ids::stable_id;
+use kubesage_schemas::incident::{Incident, IncidentStatus};
+use kubesage_schemas::signals::{Anomaly, AnomalyPhase};
+use kubesage_schemas::topics;
+use kubesage_schemas::Envelope;
+use serde::{Deserialize, Serialize};
+
+use super::config::RcaConfig;
+use super::evidence::{band_z, states, Finding};
+use super::rank::{rank_with_states, Change, Component, Problem};
+use super::signal::SignalKind;
+use crate::correlation::signal::{call_nodes, component_of_call_node, place, ClassCache, FailureClass, SignalKind as PlacedKind};
+use crate::correlation::{ActiveMember, CorrelationConfig, Correlator, Signal, View};
+use crate::time::{duration_millis, from_millis, to_millis, Millis};
+use crate::topology::{key, node_key, split_key, Topology};
+use crate::{Collector, ConfigIssue, Operator, OperatorError, Snapshot};
+
+const SNAPSHOT_VERSION: u32 = 1;
+pub const SOURCE: &str = "kubesage/operator/rca";
+/// Output topic of the RCA operator.
+pub const OUTPUT: &str = topics::RCA;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RcaOperatorConfig {
+    /// Publish RCA reports (off: the correlator runs alone).
+    pub enabled: bool,
+    /// Evidence older than this (event time) before a report is not looked at, and is
+    /// forgotten.
+    #[serde(with = "humantime_serde")]
+    pub evidence_window: Duration,
+    /// Evidence records (anomaly and change records, about 1 KB each in the checkpoint)
+    /// kept per cluster; the oldest go first.
+    pub max_evidence_per_cluster: usize,
+    /// Components in one problem (symptoms, components with evidence, their dependencies).
+    pub max_components: usize,
+    /// Probability that a component with a firing alert is abnormal.
+    pub alert_abnormal: f64,
+    /// Probability that a component with a Warning Kubernetes event is abnormal.
+    pub event_abnormal: f64,
+    /// Event reasons that are changes (rollouts, scaling, node reboots), not failures.
+    pub change_reasons: Vec<String>,
+    /// Components in the graph without any evidence are watched and normal (the
+    /// detectors run over every series and said nothing); off: they are unobserved.
+    pub silent_is_healthy: bool,
+    /// A revision whose first this-many candidates (and symptoms) are unchanged publishes
+    /// no new report.
+    pub material_top: usize,
+    /// The ranking itself (the same settings the benchmarks use).
+    pub ranking: RcaConfig,
+}
+
+impl Default for RcaOperatorConfig {
+    fn default() -> Self {
+        RcaOperatorConfig {
+            enabled: true,
+            evidence_window: Duration::from_secs(60 * 60),
+            max_evidence_per_cluster: 500,
+            max_components: 2_000,
+            alert_abnormal: 0.9,
+            event_abnormal: 0.8,
+            change_reasons: ["ScalingReplicaSet", "SuccessfulRescale", "Rebooted", "NodeNotReady", "NodeNotSchedulable", "Drain", "ConfigChanged", "Updated"]
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+            silent_is_healthy: true,
+            material_top: 3,
+            ranking: RcaConfig::default(),
+        }
+    }
+}
+
+impl RcaOperatorConfig {
+    pub fn validate(&self, prefix: &str) -> Vec<ConfigIssue> {
+        let mut issues = self.ranking.validate(&format!("{prefix}.ranking"));
+        let p = |f: &str| format!("{prefix}.{f}");
+        if self.evidence_window.is_zero() {
+            issues.push(ConfigIssue::new(p("evidence_window"), "must be greater than 0"));
+        }
+        for (name, v) in [("max_evidence_per_cluster", self.max_evidence_per_cluster), ("max_components", self.max_components), ("material_top", self.material_top)] {
+            if v == 0 {
+                issues.push(ConfigIssue::new(p(name), "must be at least 1"));
+            }
+        }
+        for (name, v) in [("alert_abnormal", self.alert_abnormal), ("event_abnormal", self.event_abnormal)] {
+            if !(v > 0.0 && v < 1.0) {
+                issues.push(ConfigIssue::new(p(name), "must be a probability strictly between 0 and 1"));
+            }
+        }
+        issues
+    }
+}
+
+/// Evidence of one cluster keyed by (event time, id); a list of records on the wire
+/// (JSON maps need string keys).
+type Log = BTreeMap<(Millis, String), Envelope<Signal>>;
+
+mod log_as_list {
+    use super::*;
+    use serde::{Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(clusters: &BTreeMap<String, Log>, s: S) -> Result<S::Ok, S::Error> {
+        let lists: BTreeMap<&String, Vec<&Envelope<Signal>>> = clusters.iter().map(|(c, log)| (c, log.values().collect())).collect();
+        lists.serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, Log>, D::Error> {
+        let lists: BTreeMap<String, Vec<Envelope<Signal>>> = BTreeMap::deserialize(d)?;
+        Ok(lists.into_iter().map(|(c, list)| (c, list.into_iter().map(|e| ((to_millis(&e.time), e.id.clone()), e)).collect())).collect())
+    }
+}
+
+/// What the operator keeps: per cluster, the evidence log.
+#[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
+struct State {
+    #[serde(with = "log_as_list")]
+    clusters: BTreeMap<String, Log>,
+    /// Incident id -> ranking signature of its last published report.
+    published: BTreeMap<String, Vec<String>>,
+    /// Evidence dropped by the per-cluster bound.
+    dropped: u64,
+}
+
+/// RCA over the incidents of a correlator it is chained to.
+pub struct Rca {
+    cfg: RcaOperatorConfig,
+    state: State,
+}
+
+impl Rca {
+    pub fn new(cfg: RcaOperatorConfig) -> Self {
+        Rca { cfg, state: State::default() }
+    }
+
+    /// Evidence records dropped by `max_evidence_per_cluster`.
+    pub fn dropped(&self) -> u64 {
+        self.state.dropped
+    }
+
+    /// Keep an anomaly record or a change event as evidence (the correlator keeps the
+    /// alerts, events and graph).
+    pub fn observe(&mut self, e: &Envelope<Signal>) {
+        let keep = match &e.data {
+            Signal::Anomaly(_) => true,
+            Signal::Event(ev) => self.cfg.change_reasons.iter().any(|r| r == &ev.reason),
+            Signal::Alert(_) | Signal::Topology(_) => false,
+        };
+        if !self.cfg.enabled || !keep {
+            return;
+        }
+        let log = self.state.clusters.entry(e.cluster.clone()).or_default();
+        log.insert((to_millis(&e.time), e.id.clone()), e.clone());
+        if log.len() > self.cfg.max_evidence_per_cluster {
+            // Under pressure, superseded anomaly records go before distinct ones.
+            compact(log, Millis::MAX);
+        }
+        while log.len() > self.cfg.max_evidence_per_cluster {
+            log.pop_first();
+            self.state.dropped += 1;
+        }
+    }
+
+    /// After the correlator processed boundary `b`: report on the incident records it
+    /// published there (`out.items()[from..]`), then forget evidence no later report needs.
+    pub fn after_boundary(&mut self, b: Millis, view: &View<'_>, out: &mut Collector, from: usize) {
+        if !self.cfg.enabled {
+            return;
+        }
+        let incidents: Vec<Envelope<Incident>> =
+            out.items()[from.min(out.len())..].iter().filter(|e| e.topic == topics::INCIDENTS).filter_map(|e| serde_json::from_slice(&e.payload).ok()).collect();
+        let horizon = b.saturating_sub(duration_millis(self.cfg.evidence_window));
+        let State { clusters, published, .. } = &mut self.state;
+        // The evidence of a cluster is placed once for all its incidents at this boundary.
+        let mut placed: BTreeMap<&str, Placement<'_>> = BTreeMap::new();
+        for inc in &incidents {
+            let id = &inc.data.incident_id;
+            if inc.data.status == IncidentStatus::Resolved || inc.data.merged_into.is_some() {
+                published.remove(id);
+                continue;
+            }
+            let placement = placed.entry(inc.cluster.as_str()).or_insert_with(|| {
+                let evidence: Vec<&Envelope<Signal>> = clusters.get(&inc.cluster).map(|log| log.range((horizon, String::new())..(b, String::new())).map(|(_, e)| e).collect()).unwrap_or_default();
+                place_evidence(&inc.cluster, &evidence, view)
+            });
+            let built = build(&inc.cluster, &inc.data, placement, view.topology, &self.cfg);
+            let ranked = rank_with_states(&built.problem, &built.states, &self.cfg.ranking);
+            if ranked.is_empty() {
+                continue; // nothing placed on any component yet: nothing to say
+            }
+            let mut report = super::report(id, &built.problem, &ranked);
+            report.incident_revision = inc.data.revision;
+            let mut signature: Vec<String> = report.candidates.iter().take(self.cfg.material_top).map(|c| c.component.clone()).collect();
+            signature.push("|".into());
+            signature.extend(report.symptoms.iter().cloned());
+            if published.get(id) == Some(&signature) {
+                continue;
+            }
+            published.insert(id.clone(), signature);
+            let rid = stable_id(&["rca", id, &inc.data.revision.to_string()]);
+            out.emit(OUTPUT, &inc.cluster, &Envelope::new(rid, SOURCE, inc.time, id.clone(), inc.cluster.clone(), report));
+        }
+        drop(placed);
+        for log in clusters.values_mut() {
+            while log.first_key_value().is_some_and(|((t, _), _)| *t < horizon) {
+                log.pop_first();
+            }
+            compact(log, b);
+        }
+        clusters.retain(|_, log| !log.is_empty());
+    }
+
+    fn to_value(&self) -> serde_json::Value {
+        serde_json::to_value(&self.state).unwrap_or(serde_json::Value::Null)
+    }
+
+    fn restore_value(&mut self, v: serde_json::Value) -> Result<(), OperatorError> {
+        self.state = if v.is_null() { State::default() } else { serde_json::from_value(v).map_err(|e| OperatorError::Snapshot(e.to_string()))? };
+        Ok(())
+    }
+}
+
+/// Keep, of the records before `b` (every later report starts after it), only the latest
+/// record of each anomaly, and none of an anomaly that ended: the log stays as small as
+/// what is going on (change events are kept until they leave the window).
+fn compact(log: &mut Log, b: Millis) {
+    let mut latest: BTreeMap<&str, (Millis, String)> = BTreeMap::new();
+    let mut drop = Vec::new();
+    for (k, e) in log.range(..(b, String::new())) {
+        if let Signal::Anomaly(a) = &e.data {
+            if let Some(old) = latest.insert(a.anomaly_id.as_str(), k.clone()) {
+                drop.push(old);
+            }
+            if a.phase == AnomalyPhase::Ended {
+                drop.push(k.clone());
+                latest.remove(a.anomaly_id.as_str());
+            }
+        }
+    }
+    for k in drop {
+        log.remove(&k);
+    }
+}
+
+/// A problem with the states of its components.
+pub struct Built {
+    pub problem: Problem,
+    pub states: Vec<super::rank::ComponentState>,
+}
+
+struct Components {
+    ids: BTreeMap<String, usize>,
+    list: Vec<String>,
+    max: usize,
+}
+
+impl Components {
+    fn get(&mut self, c: &str) -> Option<usize> {
+        if let Some(&i) = self.ids.get(c) {
+            return Some(i);
+        }
+        if self.list.len() >= self.max {
+            return None;
+        }
+        self.ids.insert(c.to_string(), self.list.len());
+        self.list.push(c.to_string());
+        Some(self.list.len() - 1)
+    }
+}
+
+fn kind_of_class(c: FailureClass) -> SignalKind {
+    match c {
+        FailureClass::Latency => SignalKind::Latency,
+        FailureClass::Errors => SignalKind::ErrorRatio,
+        FailureClass::Resource => SignalKind::Saturation,
+        FailureClass::Node | FailureClass::Availability | FailureClass::Other => SignalKind::Other,
+    }
+}
+
+fn fmt_time(ms: Millis) -> String {
+    from_millis(ms).format("%H:%M:%S").to_string()
+}
+
+/// The component a change event is about: a Node, else the owner root of the object.
+fn change_component(cluster: &str, kind: &str, ns: &str, name: &str, topo: &Topology) -> String {
+    if kind == "Node" {
+        node_key(name)
+    } else {
+        topo.owner_root(cluster, &key(kind, ns, name))
+    }
+}
+
+/// One piece of placed evidence.
+enum Evidence<'a> {
+    /// A firing alert or Warning event the correlator placed.
+    Member(ActiveMember<'a>),
+    /// The latest record of an anomaly, placed here.
+    Anomaly(&'a Anomaly),
+}
+
+/// One cluster's evidence before a boundary, placed on the graph as of that boundary.
+pub struct Placement<'a> {
+    /// Member id -> evidence, in member order.
+    evidence: BTreeMap<String, (String, Evidence<'a>)>,
+    /// `(component, at, what)` of change events.
+    changes: Vec<(String, Millis, String)>,
+    nodes_of_root: BTreeMap<String, BTreeSet<String>>,
+}
+
+/// Place the evidence of `cluster`: the correlator's firing members (alerts, events) and
+/// the anomaly records and change events RCA kept (in time order).
+pub fn place_evidence<'a>(cluster: &'a str, records: &[&'a Envelope<Signal>], view: &View<'a>) -> Placement<'a> {
+    let topo = view.topology;
+    let mut classes = ClassCache::default();
+    let mut evidence: BTreeMap<String, (String, Evidence<'a>)> = BTreeMap::new();
+    for m in view.active_members(cluster).filter(|m| m.kind != PlacedKind::Anomaly) {
+        evidence.insert(m.member.to_string(), (m.component.to_string(), Evidence::Member(m)));
+    }
+    let mut changes = Vec::new();
+    for &e in records {
+        match &e.data {
+            Signal::Event(ev) => {
+                let r = &ev.regarding;
+                let what = if ev.note.is_empty() { ev.reason.clone() } else { format!("{}: {}", ev.reason, ev.note) };
+                changes.push((change_component(cluster, &r.kind, &r.namespace, &r.name, topo), to_millis(&ev.observed_at), what));
+            }
+            Signal::Anomaly(a) => {
+                let Some(p) = place(e, topo, view.config, &mut classes) else { continue };
+                let Some(c) = p.component.clone() else { continue };
+                if a.phase == AnomalyPhase::Ended {
+                    evidence.remove(&p.member);
+                } else {
+                    evidence.insert(p.member.clone(), (c, Evidence::Anomaly(a)));
+                }
+            }
+            Signal::Alert(_) | Signal::Topology(_) => {}
+        }
+    }
+    Placement { evidence, changes, nodes_of_root: nodes_of_roots(cluster, topo) }
+}
+
+/// Build the problem of one incident from its cluster's placed evidence: components
+/// (symptoms, everything with evidence, their nodes, the workloads their Services select,
+/// their call-graph dependencies), dependency edges, findings, changes and onset.
+pub fn build(cluster: &str, inc: &Incident, placement: &Placement<'_>, topo: &Topology, cfg: &RcaOperatorConfig) -> Built {
+    let mut comps = Components { ids: BTreeMap::new(), list: Vec::new(), max: cfg.max_components.max(1) };
+    let members: BTreeSet<&str> = inc.alerts.iter().map(|a| a.fingerprint.as_str()).collect();
+    let mut symptoms = BTreeSet::new();
+    if let Some(c) = &inc.component {
+        symptoms.extend(comps.get(c));
+    }
+    let mut changes = Vec::new();
+    for (c, at, what) in &placement.changes {
+        if let Some(i) = comps.get(c) {
+            changes.push(Change { component: i, at: *at, what: what.clone() });
+        }
+    }
+    let mut findings = Vec::new();
+    for (member, (component, ev)) in &placement.evidence {
+        let Some(i) = comps.get(component) else { continue };
+        if members.contains(member.as_str()) {
+            symptoms.insert(i);
+        }
+        let finding = match ev {
+            Evidence::Anomaly(a) => {
+                let metric = a.labels.get("__name__").map(String::as_str).unwrap_or(&a.series);
+                let kind = SignalKind::from_metric_name(metric);
+                let z = band_z(kind, a.observed, a.expected_low, a.expected_high);
+                let abnormal = if z.is_some_and(|z| z < 0.0) { 0.0 } else { a.score.clamp(0.0, 1.0) };
+                let mid = (a.expected_low + a.expected_high) / 2.0;
+                let latency_delta = (kind == SignalKind::Latency && z.is_some()).then_some(a.observed - mid);
+                let onset = to_millis(&a.window_start);
+                let band = if z.is_some() { format!(" against [{:.3}, {:.3}]", a.expected_low, a.expected_high) } else { String::new() };
+                let note = format!(
+                    "anomaly {metric}: {:.3}{band} (score {:.2}, {}) since {}",
+                    a.observed,
+                    a.score,
+                    if a.detectors.is_empty() { a.signal.clone() } else { a.detectors.join("+") },
+                    fmt_time(onset)
+                );
+                Finding { component: i, kind, abnormal, z, onset, latency_delta, note }
+            }
+            Evidence::Member(m) => {
+                let (abnormal, note) = match m.kind {
+                    PlacedKind::K8sEvent => {
+                        let object = m.member.strip_prefix("event:").and_then(|o| o.rsplit_once('/')).map_or(m.member, |(o, _)| o);
+                        (cfg.event_abnormal, format!("event {} on {object} since {}", m.name, fmt_time(m.starts_at)))
+                    }
+                    _ => (cfg.alert_abnormal, format!("alert {} firing since {} ({})", m.name, fmt_time(m.starts_at), m.class.as_str())),
+                };
+                Finding { component: i, kind: kind_of_class(m.class), abnormal, z: None, onset: m.starts_at, latency_delta: None, note }
+            }
+        };
+        findings.push(finding);
+    }
+    let nodes_of_root = &placement.nodes_of_root;
+    // Dependencies, breadth first from everything named so far.
+    let mut edges = Vec::new();
+    let mut next = 0;
+    while next < comps.list.len() {
+        let c = comps.list[next].clone();
+        let mut deps: Vec<String> = Vec::new();
+        match split_key(&c).0 {
+            "Node" => {}
+            "Service" => deps.extend(topo.roots_of_service(cluster, &c)),
+            _ => deps.extend(nodes_of_root.get(&c).into_iter().flatten().map(|n| node_key(n))),
+        }
+        for cn in call_nodes(cluster, &c, topo) {
+            for (d, hops) in topo.dependencies(cluster, &cn) {
+                if hops == 1 {
+                    deps.push(component_of_call_node(cluster, &d, topo));
+                }
+            }
+        }
+        deps.sort();
+        deps.dedup();
+        for d in deps.iter().filter(|d| **d != c) {
+            if let Some(j) = comps.get(d) {
+                edges.push((next, j));
+            }
+        }
+        next += 1;
+    }
+    let known = topo.cluster(cluster);
+    let observed: Vec<bool> = comps.list.iter().map(|c| cfg.silent_is_healthy && (known.is_some_and(|g| g.contains(c)) || split_key(c).0 == "Node")).collect();
+    let component_states = states(comps.list.len(), &findings, &observed, &cfg.ranking);
+    let problem = Problem {
+        components: comps.list.into_iter().map(|id| Component { id }).collect(),
+        edges,
+        signals: Vec::new(),
+        changes,
+        symptoms: symptoms.into_iter().collect(),
+        onset: to_millis(&inc.started_at),
+    };
+    Built { problem, states: component_states }
+}
+
+/// Nodes the pods of each owner root run on.
+fn nodes_of_roots(cluster: &str, topo: &Topology) -> BTreeMap<String, BTreeSet<String>> {
+    let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let Some(g) = topo.cluster(cluster) else { return out };
+    for (k, rec) in g.objects().range("Pod/".to_string()..) {
+        if !k.starts_with("Pod/") {
+            break;
+        }
+        if let Some(n) = &rec.node {
+            out.entry(g.owner_root(k)).or_default().insert(n.clone());
+        }
+    }
+    out
+}
+
+/// The correlator with RCA chained after it: one operator over `kubesage.signals`,
+/// publishing incidents on `kubesage.incidents` and reports on `kubesage.rca`.
+pub struct CorrelateWithRca {
+    correlator: Correlator,
+    rca: Rca,
+}
+
+impl CorrelateWithRca {
+    pub fn new(correlation: CorrelationConfig, rca: RcaOperatorConfig) -> Self {
+        CorrelateWithRca { correlator: Correlator::new(correlation), rca: Rca::new(rca) }
+    }
+
+    pub fn correlator(&self) -> &Correlator {
+        &self.correlator
+    }
+
+    pub fn rca(&self) -> &Rca {
+        &self.rca
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct Saved {
+    correlator: Snapshot,
+    rca: serde_json::Value,
+}
+
+impl Operator for CorrelateWithRca {
+    type In = Signal;
+    const NAME: &'static str = "correlate";
+
+    fn on_event(&mut self, event: Envelope<Signal>, out: &mut Collector) {
+        self.rca.observe(&event);
+        self.correlator.on_event(event, out);
+    }
+
+    fn on_watermark(&mut self, watermark: DateTime<Utc>, out: &mut Collector) {
+        let rca = &mut self.rca;
+        self.correlator.on_watermark_with(watermark, out, |b, view, out, from| rca.after_boundary(b, view, out, from));
+    }
+
+    fn snapshot(&self) -> Snapshot {
+        let saved = Saved { correlator: self.correlator.snapshot(), rca: self.rca.to_value() };
+        Snapshot::of(SNAPSHOT_VERSION, &saved).unwrap_or(Snapshot { version: SNAPSHOT_VERSION, state: serde_json::Value::Null })
+    }
+
+    fn restore(&mut self, snapshot: Snapshot) -> Result<(), OperatorError> {
+        let saved: Saved = snapshot.decode(SNAPSHOT_VERSION)?;
+        self.correlator.restore(saved.correlator)?;
+        self.rca.restore_value(saved.rca)
+    }
+}

@@ -1,0 +1,177 @@
+//! The RCA operator chained after the correlator: reports per incident, ranking from
+//! anomaly evidence on the live graph, determinism across snapshot/restore.
+
+use std::collections::BTreeMap;
+
+use kubesage_schemas::alertmanager::AlertStatus;
+use kubesage_schemas::ids::stable_id;
+use kubesage_schemas::incident::{Incident, RcaReport};
+use kubesage_schemas::signals::{Anomaly, AnomalyPhase};
+use kubesage_schemas::Envelope;
+
+use super::operator::{CorrelateWithRca, RcaOperatorConfig, OUTPUT};
+use crate::correlation::signal::{self, Signal};
+use crate::correlation::tests::{alert, cfg, wm, T0};
+use crate::correlation::tests_graph::{k8s_event, shop};
+use crate::time::{from_millis, to_millis};
+use crate::{Collector, Operator};
+use kubesage_schemas::topics;
+
+/// A latency anomaly of `pod` that started at `start` seconds, published at `secs`.
+fn latency(secs: i64, start: i64, pod: &str, metric: &str, observed: f64, band: (f64, f64)) -> Envelope<Signal> {
+    let a = Anomaly {
+        anomaly_id: format!("lat-{pod}"),
+        phase: if secs == start { AnomalyPhase::Started } else { AnomalyPhase::Updated },
+        signal: "metric".into(),
+        series: format!("{metric}{{pod=\"{pod}\"}}"),
+        labels: BTreeMap::from([("__name__".into(), metric.into()), ("namespace".into(), "shop".into()), ("pod".into(), pod.into())]),
+        score: 0.999,
+        observed,
+        expected_low: band.0,
+        expected_high: band.1,
+        detectors: vec!["level-shift".into()],
+        window_start: from_millis(T0 + start * 1000),
+        window_end: from_millis(T0 + secs * 1000),
+    };
+    signal::from_anomaly(Envelope::new(stable_id(&["lat", pod, &secs.to_string()]), "test", from_millis(T0 + secs * 1000), pod, "c1", a))
+}
+
+/// web -> cart -> redis (and web -> payments): redis slows down first, cart follows, web
+/// alerts; cart had a rollout an hour ago (too early to count), redis a probe failure.
+fn storm() -> Vec<Envelope<Signal>> {
+    let mut events = shop();
+    events.extend([
+        k8s_event(-3600, "Deployment", "cart", "ScalingReplicaSet", "Normal"),
+        latency(2, 2, "redis-0", "redis_command_duration_seconds", 0.25, (0.001, 0.003)),
+        k8s_event(4, "Pod", "redis-0", "Unhealthy", "Warning"),
+        latency(14, 12, "cart-5b7c9d8f4-xzqwv", "http_request_duration_seconds", 0.6, (0.05, 0.15)),
+        alert("c1", 20, AlertStatus::Firing, &[("alertname", "HighLatency"), ("namespace", "shop"), ("deployment", "web"), ("severity", "warning")]),
+        latency(32, 2, "redis-0", "redis_command_duration_seconds", 0.3, (0.001, 0.003)),
+    ]);
+    events
+}
+
+fn op() -> CorrelateWithRca {
+    CorrelateWithRca::new(cfg(), RcaOperatorConfig::default())
+}
+
+/// Every record, in order; each event followed by a watermark 5 s behind it; a snapshot and
+/// restore into a fresh operator after `restore_at` events.
+fn run(events: &[Envelope<Signal>], restore_at: Option<usize>) -> Vec<(String, String, Vec<u8>)> {
+    let mut o = op();
+    let mut out = Collector::default();
+    let mut max = i64::MIN;
+    for (i, e) in events.iter().enumerate() {
+        if restore_at == Some(i) {
+            let snap = o.snapshot();
+            let text = serde_json::to_string(&snap).expect("snapshot encodes");
+            o = op();
+            o.restore(serde_json::from_str(&text).expect("snapshot decodes")).expect("restore");
+        }
+        max = max.max(to_millis(&e.time));
+        o.on_event(e.clone(), &mut out);
+        o.on_watermark(from_millis(max - 5_000), &mut out);
+    }
+    o.on_watermark(wm(200), &mut out);
+    out.items().iter().map(|e| (e.topic.to_string(), e.id.clone(), e.payload.clone())).collect()
+}
+
+fn decode<T: serde::de::DeserializeOwned>(items: &[(String, String, Vec<u8>)], topic: &str) -> Vec<Envelope<T>> {
+    items.iter().filter(|i| i.0 == topic).map(|i| serde_json::from_slice(&i.2).expect("record")).collect()
+}
+
+#[test]
+fn the_slow_dependency_is_named_first_with_its_evidence() {
+    let items = run(&storm(), None);
+    let incidents: Vec<Envelope<Incident>> = decode(&items, topics::INCIDENTS);
+    let reports: Vec<Envelope<RcaReport>> = decode(&items, OUTPUT);
+    assert!(!reports.is_empty(), "no report; incidents: {incidents:#?}");
+    let last = reports.last().expect("report");
+    let top: Vec<&str> = last.data.candidates.iter().map(|c| c.component.as_str()).collect();
+    assert_eq!(top.first().copied(), Some("StatefulSet/shop/redis"), "{:#?}", last.data);
+    let first = &last.data.candidates[0];
+    assert!(first.evidence.iter().any(|e| e.contains("redis_command_duration_seconds")), "{:?}", first.evidence);
+    assert!(first.evidence.iter().any(|e| e.contains("explains")), "{:?}", first.evidence);
+    assert!(first.score > last.data.candidates[1].score);
+    let rank_of = |c: &str| top.iter().position(|t| *t == c);
+    assert!(rank_of("Deployment/shop/payments") > rank_of("Deployment/shop/cart"), "a healthy dependency ranks below the victims: {top:?}");
+    // One report per incident revision at most, each tied to a published incident record.
+    for r in &reports {
+        assert_eq!(r.id, stable_id(&["rca", &r.data.incident_id, &r.data.incident_revision.to_string()]));
+        assert!(incidents.iter().any(|i| i.data.incident_id == r.data.incident_id && i.data.revision == r.data.incident_revision), "{r:?}");
+        assert_eq!(r.cluster, "c1");
+    }
+    let ids: std::collections::BTreeSet<&str> = reports.iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(ids.len(), reports.len());
+}
+
+#[test]
+fn a_recent_change_counts_as_evidence() {
+    let mut events = storm();
+    events.push(k8s_event(-60, "Deployment", "cart", "ScalingReplicaSet", "Normal"));
+    events.sort_by_key(|e| to_millis(&e.time));
+    let items = run(&events, None);
+    let reports: Vec<Envelope<RcaReport>> = decode(&items, OUTPUT);
+    let last = reports.last().expect("report");
+    let cart = last.data.candidates.iter().find(|c| c.component == "Deployment/shop/cart").expect("cart is a candidate");
+    assert!(cart.evidence.iter().any(|e| e.contains("change") && e.contains("ScalingReplicaSet")), "{:?}", cart.evidence);
+}
+
+#[test]
+fn snapshot_then_restore_gives_the_same_output_byte_for_byte() {
+    let events = storm();
+    let whole = run(&events, None);
+    assert!(whole.iter().any(|i| i.0 == OUTPUT));
+    let summary = |items: &[(String, String, Vec<u8>)]| items.iter().map(|i| format!("{} {}", i.0, String::from_utf8_lossy(&i.2))).collect::<Vec<_>>();
+    for k in 1..events.len() {
+        let restored = run(&events, Some(k));
+        if restored != whole {
+            let (a, b) = (summary(&restored), summary(&whole));
+            let first = a.iter().zip(&b).position(|(x, y)| x != y).unwrap_or(a.len().min(b.len()));
+            panic!("restored after {k} events: {} vs {} records, first difference at {first}:\n{}\n---\n{}", a.len(), b.len(), a.get(first).map_or("-", |s| s.as_str()), b.get(first).map_or("-", |s| s.as_str()));
+        }
+    }
+}
+
+#[test]
+fn disabled_publishes_incidents_only() {
+    let mut o = CorrelateWithRca::new(cfg(), RcaOperatorConfig { enabled: false, ..RcaOperatorConfig::default() });
+    let mut out = Collector::default();
+    for e in storm() {
+        o.on_event(e, &mut out);
+    }
+    o.on_watermark(wm(200), &mut out);
+    assert!(out.items().iter().all(|i| i.topic == topics::INCIDENTS) && !out.is_empty());
+}
+
+#[test]
+fn config_validation_reports_every_problem() {
+    let bad = RcaOperatorConfig { max_components: 0, alert_abnormal: 1.0, evidence_window: std::time::Duration::ZERO, ..RcaOperatorConfig::default() };
+    let paths: Vec<String> = bad.validate("rca").into_iter().map(|i| i.path).collect();
+    assert_eq!(paths, vec!["rca.evidence_window", "rca.max_components", "rca.alert_abnormal"]);
+    assert!(RcaOperatorConfig::default().validate("rca").is_empty());
+    let parsed: Result<RcaOperatorConfig, _> = serde_json::from_str(r#"{"enabled": true, "typo": 1}"#);
+    assert!(parsed.is_err(), "unknown fields are rejected");
+}
+
+#[test]
+fn evidence_keeps_the_latest_record_of_each_member() {
+    // Sixty updates of one anomaly and one alert re-delivered: the snapshot keeps one of each.
+    let mut events = shop();
+    for i in 0..60 {
+        events.push(latency(10 + i, 10, "redis-0", "redis_command_duration_seconds", 0.25, (0.001, 0.003)));
+    }
+    events.push(alert("c1", 12, AlertStatus::Firing, &[("alertname", "RedisDown"), ("namespace", "shop"), ("pod", "redis-0")]));
+    let mut o = op();
+    let mut out = Collector::default();
+    for e in events {
+        let t = to_millis(&e.time);
+        o.on_event(e, &mut out);
+        o.on_watermark(from_millis(t - 5_000), &mut out);
+    }
+    o.on_watermark(wm(100), &mut out);
+    let snap = o.snapshot();
+    let kept = snap.state["rca"]["clusters"]["c1"].as_array().map_or(0, Vec::len);
+    assert!((1..=3).contains(&kept), "kept {kept} evidence records");
+    assert!(!decode::<RcaReport>(&out.items().iter().map(|e| (e.topic.to_string(), e.id.clone(), e.payload.clone())).collect::<Vec<_>>(), OUTPUT).is_empty());
+}
