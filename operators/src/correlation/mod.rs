@@ -198,6 +198,13 @@ impl<'a> View<'a> {
     pub fn active_members(&self, cluster: &'a str) -> impl Iterator<Item = ActiveMember<'a>> + 'a {
         self.state.active_members(cluster)
     }
+
+    /// Where an incident's alert sits (component and failure class), placed on the graph
+    /// as of the boundary the way its signal was.
+    pub fn place_alert(&self, cluster: &str, alert: &kubesage_schemas::incident::IncidentAlert) -> Option<(String, FailureClass)> {
+        let p = signal::from_labels(cluster, &alert.labels, &alert.alertname, self.topology, self.config, &mut signal::ClassCache::default());
+        Some((p.component?, p.class))
+    }
 }
 
 /// Output topic of the correlator.

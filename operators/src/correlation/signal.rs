@@ -194,7 +194,7 @@ pub fn place(e: &Envelope<Signal>, topo: &Topology, cfg: &CorrelationConfig, cla
 /// Alert or anomaly labels on the topology. With topology the component is the owner root
 /// of the pod (or the workload, or the roots a Service selects); without, the same names
 /// are derived from the labels, so the two agree when topology arrives later.
-fn from_labels(cluster: &str, labels: &BTreeMap<String, String>, name: &str, topo: &Topology, cfg: &CorrelationConfig, classes: &mut ClassCache) -> Placed {
+pub(super) fn from_labels(cluster: &str, labels: &BTreeMap<String, String>, name: &str, topo: &Topology, cfg: &CorrelationConfig, classes: &mut ClassCache) -> Placed {
     let ns = keys::namespace(labels).unwrap_or("");
     let pod = keys::label(labels, &["pod", "pod_name", "k8s_pod_name"]);
     let mut node = keys::node(labels).map(str::to_string);

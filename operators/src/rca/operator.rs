@@ -20,6 +20,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use kubesage_schemas::alertmanager::AlertStatus;
 use kubesage_schemas::ids::stable_id;
 use kubesage_schemas::incident::{Incident, IncidentStatus};
 use kubesage_schemas::signals::{Anomaly, AnomalyPhase};
@@ -204,7 +205,19 @@ impl Rca {
                 let evidence: Vec<&Envelope<Signal>> = clusters.get(&inc.cluster).map(|log| log.range((horizon, String::new())..(b, String::new())).map(|(_, e)| e).collect()).unwrap_or_default();
                 place_evidence(&inc.cluster, &evidence, view)
             });
-            let built = build(&inc.cluster, &inc.data, placement, view.topology, &self.cfg);
+            // Alerts of the incident that fired and resolved still say where it was abnormal:
+            // a root cause recovering before its victims must not hand the ranking to them.
+            let resolved: Vec<ResolvedAlert> = inc
+                .data
+                .alerts
+                .iter()
+                .filter(|a| a.status == AlertStatus::Resolved && a.inhibited_by.is_none())
+                .filter_map(|a| {
+                    let (component, class) = view.place_alert(&inc.cluster, a)?;
+                    Some(ResolvedAlert { member: a.fingerprint.clone(), component, class, name: a.alertname.clone(), starts_at: to_millis(&a.starts_at) })
+                })
+                .collect();
+            let built = build(&inc.cluster, &inc.data, placement, &resolved, view.topology, &self.cfg);
             let ranked = rank_with_states(&built.problem, &built.states, &self.cfg.ranking);
             if ranked.is_empty() {
                 continue; // nothing placed on any component yet: nothing to say
@@ -312,6 +325,15 @@ fn change_component(cluster: &str, kind: &str, ns: &str, name: &str, topo: &Topo
 }
 
 /// One piece of placed evidence.
+/// An alert of the incident that fired and has resolved, where it was placed.
+pub struct ResolvedAlert {
+    pub member: String,
+    pub component: String,
+    pub class: FailureClass,
+    pub name: String,
+    pub starts_at: Millis,
+}
+
 enum Evidence<'a> {
     /// A firing alert or Warning event the correlator placed.
     Member(ActiveMember<'a>),
@@ -363,7 +385,7 @@ pub fn place_evidence<'a>(cluster: &'a str, records: &[&'a Envelope<Signal>], vi
 /// Build the problem of one incident from its cluster's placed evidence: components
 /// (symptoms, everything with evidence, their nodes, the workloads their Services select,
 /// their call-graph dependencies), dependency edges, findings, changes and onset.
-pub fn build(cluster: &str, inc: &Incident, placement: &Placement<'_>, topo: &Topology, cfg: &RcaOperatorConfig) -> Built {
+pub fn build(cluster: &str, inc: &Incident, placement: &Placement<'_>, resolved: &[ResolvedAlert], topo: &Topology, cfg: &RcaOperatorConfig) -> Built {
     let mut comps = Components { ids: BTreeMap::new(), list: Vec::new(), max: cfg.max_components.max(1) };
     let members: BTreeSet<&str> = inc.alerts.iter().map(|a| a.fingerprint.as_str()).collect();
     let mut symptoms = BTreeSet::new();
@@ -413,6 +435,15 @@ pub fn build(cluster: &str, inc: &Incident, placement: &Placement<'_>, topo: &To
             }
         };
         findings.push(finding);
+    }
+    for r in resolved {
+        if placement.evidence.contains_key(&r.member) {
+            continue;
+        }
+        let Some(i) = comps.get(&r.component) else { continue };
+        symptoms.insert(i);
+        let note = format!("alert {} fired from {} (resolved) ({})", r.name, fmt_time(r.starts_at), r.class.as_str());
+        findings.push(Finding { component: i, kind: kind_of_class(r.class), abnormal: cfg.alert_abnormal, z: None, onset: r.starts_at, latency_delta: None, note });
     }
     let nodes_of_root = &placement.nodes_of_root;
     // Dependencies, breadth first from everything named so far.

@@ -175,3 +175,20 @@ fn evidence_keeps_the_latest_record_of_each_member() {
     assert!((1..=3).contains(&kept), "kept {kept} evidence records");
     assert!(!decode::<RcaReport>(&out.items().iter().map(|e| (e.topic.to_string(), e.id.clone(), e.payload.clone())).collect::<Vec<_>>(), OUTPUT).is_empty());
 }
+
+#[test]
+fn a_root_cause_that_recovers_before_its_victims_stays_first() {
+    // cart (called by web) crash-loops; web's latency alerts; cart's alert resolves first.
+    let cart = [("alertname", "KubePodCrashLooping"), ("namespace", "shop"), ("deployment", "cart"), ("severity", "warning")];
+    let web = [("alertname", "HighLatency"), ("namespace", "shop"), ("deployment", "web"), ("severity", "warning")];
+    let mut events = shop();
+    events.extend([alert("c1", 10, AlertStatus::Firing, &cart), alert("c1", 20, AlertStatus::Firing, &web), alert("c1", 40, AlertStatus::Resolved, &cart), alert("c1", 60, AlertStatus::Firing, &web)]);
+    let items = run(&events, None);
+    let reports: Vec<Envelope<RcaReport>> = decode(&items, OUTPUT);
+    let incidents: Vec<Envelope<Incident>> = decode(&items, topics::INCIDENTS);
+    let last = reports.last().expect("a report");
+    let first = &last.data.candidates[0];
+    assert_eq!(first.component, "Deployment/shop/cart", "{:#?}\n{incidents:#?}", last.data);
+    let inc = incidents.iter().rev().find(|i| i.data.incident_id == last.data.incident_id).expect("its incident");
+    assert!(inc.data.alerts.iter().any(|a| a.alertname == "KubePodCrashLooping" && a.status == AlertStatus::Resolved), "{:#?}", inc.data);
+}

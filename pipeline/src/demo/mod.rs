@@ -24,6 +24,8 @@ use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::kafka;
 
+mod topology;
+
 /// One simulated alert: minute offset it fires at, minute it resolves (if it does), labels.
 struct SimAlert {
     at: i64,
@@ -265,6 +267,8 @@ pub async fn run(opts: DemoOptions) -> Result<()> {
     config.runtime.checkpoint_interval = Duration::from_secs(1);
     config.runtime.tick_interval = Duration::from_millis(200);
     config.correlation.emit_interval = Duration::from_secs(1);
+    // Alertmanager's alerts carry no cluster label; the samples and log streams say "demo".
+    config.collector.alertmanager.default_cluster = topology::CLUSTER.into();
     println!("KubeSage demo — embedded Kafka, all roles in one process");
     let running = app::start(config.clone(), &[Role::All]).await?;
     println!("  kafka    {} (librdkafka mock cluster; kcat -b {} -L)", running.bootstrap, running.bootstrap);
@@ -272,6 +276,8 @@ pub async fn run(opts: DemoOptions) -> Result<()> {
 
     let alerts = scenario();
     let t0 = Utc::now() - chrono::Duration::minutes(20);
+    let objects = topology::publish(&config, &running.bootstrap, t0).await?;
+    println!("\n0. The cluster's topology ({objects} objects: Deployments, ReplicaSets, Pods on 3 Nodes, Services, checkout calling payments) is on {}", topics::TOPOLOGY);
     let notes = notifications(&alerts, t0);
     let url = format!("http://{}{WEBHOOK_PATH}", running.http_addr);
     let client = reqwest::Client::new();
@@ -349,8 +355,11 @@ pub async fn run(opts: DemoOptions) -> Result<()> {
     }
     for i in seen.incidents.values() {
         println!("    - [{}] {} ({} alerts)", status(i.status), i.title, i.alert_count);
-        if let Some(c) = seen.reports.get(&i.incident_id).and_then(|r| r.candidates.first()) {
-            println!("      look first at {} (score {:.2}): {}", c.component, c.score, c.evidence.first().map_or("", String::as_str));
+        if let Some(r) = seen.reports.get(&i.incident_id) {
+            for (k, c) in r.candidates.iter().take(3).enumerate() {
+                let lead = if k == 0 { "look first at" } else { "then" };
+                println!("      {lead:<13} {} (score {:.2}): {}", c.component, c.score, c.evidence.iter().take(3).cloned().collect::<Vec<_>>().join("; "));
+            }
         }
     }
     println!("  commands planned         {}", seen.commands.len());
