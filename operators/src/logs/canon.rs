@@ -163,6 +163,11 @@ pub(crate) fn canonical_word(w: &str, masks: &MaskConfig, s: &mut Scratch, out: 
         out.push_str(w);
         return;
     }
+    masked_word(w, masks, s, out);
+}
+
+/// [`canonical_word`] of a word known to need work (see [`needs_work`]).
+pub(crate) fn masked_word(w: &str, masks: &MaskConfig, s: &mut Scratch, out: &mut String) {
     if numeric_word(w, out) || simple_word(w, masks, out) {
         return;
     }

@@ -94,7 +94,8 @@ pub struct TemplateMiner {
     cfg: MinerConfig,
     wild: u64,
     nodes: Vec<Node>,
-    by_len: KeyMap<usize, u32>,
+    /// Root node per token count (index), `u32::MAX` where none yet.
+    by_len: Vec<u32>,
     clusters: Vec<Cluster>,
     by_id: KeyMap<u64, u32>,
     skeletons: KeyMap<u64, u32>,
@@ -130,7 +131,7 @@ impl TemplateMiner {
             cfg,
             wild: token::wildcard_hash(),
             nodes: Vec::new(),
-            by_len: KeyMap::default(),
+            by_len: Vec::new(),
             clusters: Vec::new(),
             by_id: KeyMap::default(),
             skeletons: KeyMap::default(),
@@ -223,7 +224,7 @@ impl TemplateMiner {
 
     /// The leaf a line routes to, if the tree has one.
     fn find_leaf(&self, line: &Line) -> Option<u32> {
-        let mut node = *self.by_len.get(&line.len())?;
+        let mut node = self.root(line.len())?;
         let full = self.cfg.max_children.saturating_sub(1);
         for tok in line.toks.iter().take(self.cfg.prefix_tokens()) {
             let nd = &self.nodes[node as usize];
@@ -240,6 +241,11 @@ impl TemplateMiner {
         Some(node)
     }
 
+    /// The tree's root for lines of `len` tokens.
+    fn root(&self, len: usize) -> Option<u32> {
+        self.by_len.get(len).copied().filter(|&n| n != u32::MAX)
+    }
+
     fn new_node(&mut self) -> u32 {
         self.nodes.push(Node::default());
         (self.nodes.len() - 1) as u32
@@ -247,11 +253,14 @@ impl TemplateMiner {
 
     /// Walk (creating nodes) along a recorded route; returns the leaf.
     fn build_route(&mut self, len: usize, route: &[Option<Box<str>>]) -> u32 {
-        let mut node = match self.by_len.get(&len) {
-            Some(&n) => n,
+        let mut node = match self.root(len) {
+            Some(n) => n,
             None => {
                 let n = self.new_node();
-                self.by_len.insert(len, n);
+                if self.by_len.len() <= len {
+                    self.by_len.resize(len + 1, u32::MAX);
+                }
+                self.by_len[len] = n;
                 n
             }
         };
@@ -283,7 +292,7 @@ impl TemplateMiner {
         // variable or its node is full.
         let full = self.cfg.max_children.saturating_sub(1);
         let mut route = Vec::with_capacity(self.cfg.prefix_tokens());
-        let mut node = self.by_len.get(&n).copied();
+        let mut node = self.root(n);
         for (i, tok) in line.toks.iter().take(self.cfg.prefix_tokens()).enumerate() {
             let nd = node.map(|x| &self.nodes[x as usize]);
             let exact = nd.and_then(|nd| nd.children.get(&tok.hash).copied());

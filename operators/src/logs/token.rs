@@ -152,7 +152,7 @@ impl Tokenizer {
                 line.toks.push(Tok { start: start as u32, end: line.text.len() as u32, hash: hit.hash, flags: hit.flags });
                 return;
             }
-            canon::canonical_word(w, &cfg.masks, &mut self.scratch, &mut line.text);
+            canon::masked_word(w, &cfg.masks, &mut self.scratch, &mut line.text);
             self.push_tok(line, start, cfg);
             if let Some(t) = line.toks.last() {
                 self.cache.put(w, raw.key, &line.text[start..], t.hash, t.flags);
