@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use kubesage_benchmarks::rng::XorShift;
 use kubesage_operators::anomaly::{AnomalyConfig, AnomalyOperator, SeasonalConfig, SeriesDetector, Stack};
 use kubesage_operators::time::from_millis;
 use kubesage_operators::Collector;
@@ -14,18 +15,12 @@ const T0: i64 = 1_700_000_000_000;
 
 /// A CPU-like series: daily swing, noise, a spike now and then (xorshift, deterministic).
 fn series(n: usize, seed: u64) -> Vec<f64> {
-    let mut s = seed | 1;
-    let mut next = move || {
-        s ^= s << 13;
-        s ^= s >> 7;
-        s ^= s << 17;
-        (s >> 11) as f64 / (1u64 << 53) as f64
-    };
+    let mut rng = XorShift::new(seed | 1);
     (0..n)
         .map(|i| {
             let day = 0.3 * (i as f64 * std::f64::consts::TAU / 288.0).sin();
-            let spike = if next() < 0.001 { 3.0 } else { 0.0 };
-            2.0 + day + 0.1 * (next() - 0.5) + spike
+            let spike = if rng.f() < 0.001 { 3.0 } else { 0.0 };
+            2.0 + day + 0.1 * (rng.f() - 0.5) + spike
         })
         .collect()
 }

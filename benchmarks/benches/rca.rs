@@ -4,6 +4,7 @@
 //! few distractors). Target: under 5 ms per incident.
 
 use criterion::{criterion_group, criterion_main, Criterion};
+use kubesage_benchmarks::rng::XorShift;
 use kubesage_operators::rca::{component_states, rank, rank_with_states, Component, Problem, RcaConfig, Sample, Signal, SignalKind};
 
 const STEP: i64 = 10_000;
@@ -11,21 +12,15 @@ const BASE: i64 = 60;
 const WIN: i64 = 30;
 
 fn problem(n: usize) -> Problem {
-    let mut s: u64 = 0x2545_F491_4F6C_DD1D;
-    let mut rnd = move || {
-        s ^= s << 13;
-        s ^= s >> 7;
-        s ^= s << 17;
-        (s >> 11) as f64 / (1u64 << 53) as f64
-    };
+    let mut rng = XorShift::new(0x2545_F491_4F6C_DD1D);
     // Callers have lower indices; every component calls one or two of the next ones.
     let mut edges = Vec::new();
     for callee in 1..n {
         let lo = callee.saturating_sub(20);
-        let caller = lo + ((rnd() * (callee - lo) as f64) as usize).min(callee - lo - 1);
+        let caller = lo + ((rng.f() * (callee - lo) as f64) as usize).min(callee - lo - 1);
         edges.push((caller, callee));
-        if rnd() < 0.5 {
-            edges.push(((rnd() * callee as f64) as usize, callee));
+        if rng.f() < 0.5 {
+            edges.push(((rng.f() * callee as f64) as usize, callee));
         }
     }
     let root = n * 3 / 4;
@@ -48,7 +43,7 @@ fn problem(n: usize) -> Problem {
             let shifted = (kind == SignalKind::Latency && hit) || (kind == SignalKind::Cpu && (c == root || distractors.contains(&c)));
             let level = 0.05 + 0.01 * k as f64;
             let mut series = |from: i64, to: i64, up: bool| -> Vec<Sample> {
-                (from..to).map(|i| Sample::new(i * STEP, level * (1.0 + 0.05 * (rnd() - 0.5)) + if up { 0.5 * level } else { 0.0 })).collect()
+                (from..to).map(|i| Sample::new(i * STEP, level * (1.0 + 0.05 * (rng.f() - 0.5)) + if up { 0.5 * level } else { 0.0 })).collect()
             };
             let baseline = series(0, BASE, false);
             let window = series(BASE, BASE + WIN, shifted);

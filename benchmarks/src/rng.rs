@@ -53,3 +53,23 @@ impl Rng {
         (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()
     }
 }
+
+/// Marsaglia's xorshift64, uniform in [0, 1): the generator the criterion benches built
+/// their workloads with (kept, so their workloads and figures stay comparable).
+#[derive(Debug, Clone)]
+pub struct XorShift(u64);
+
+impl XorShift {
+    /// From a raw, non-zero state.
+    pub fn new(state: u64) -> XorShift {
+        XorShift(state)
+    }
+
+    pub fn f(&mut self) -> f64 {
+        let s = &mut self.0;
+        *s ^= *s << 13;
+        *s ^= *s >> 7;
+        *s ^= *s << 17;
+        (*s >> 11) as f64 / (1u64 << 53) as f64
+    }
+}

@@ -13,6 +13,8 @@ pub mod operator;
 pub mod peer;
 pub mod planner;
 pub mod rca;
+#[cfg(test)]
+mod test_rng;
 pub mod time;
 pub mod topology;
 

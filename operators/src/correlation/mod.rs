@@ -201,8 +201,8 @@ impl<'a> View<'a> {
 
     /// Where an incident's alert sits (component and failure class), placed on the graph
     /// as of the boundary the way its signal was.
-    pub fn place_alert(&self, cluster: &str, alert: &kubesage_schemas::incident::IncidentAlert) -> Option<(String, FailureClass)> {
-        let p = signal::from_labels(cluster, &alert.labels, &alert.alertname, self.topology, self.config, &mut signal::ClassCache::default());
+    pub fn place_alert(&self, cluster: &str, alert: &kubesage_schemas::incident::IncidentAlert, classes: &mut signal::ClassCache) -> Option<(String, FailureClass)> {
+        let p = signal::from_labels(cluster, &alert.labels, &alert.alertname, self.topology, self.config, classes);
         Some((p.component?, p.class))
     }
 }

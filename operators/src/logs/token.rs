@@ -65,6 +65,12 @@ pub(crate) fn wildcard_hash() -> u64 {
     hash_bytes(WILDCARD.as_bytes())
 }
 
+/// The token of the canonical word at the end of `line.text`, from `start` on.
+fn last_word(line: &Line, start: usize, cfg: &MinerConfig) -> Tok {
+    let w = &line.text[start..];
+    Tok { start: start as u32, end: line.text.len() as u32, hash: hash_bytes(w.as_bytes()), flags: flags_of(w, cfg) }
+}
+
 pub(crate) fn flags_of(w: &str, cfg: &MinerConfig) -> u8 {
     let shape = canon::word_shape(w);
     let mut f = 0;
@@ -172,8 +178,7 @@ impl Tokenizer {
 
     /// Push the canonical word written to `line.text` from `start` on.
     fn push_tok(&mut self, line: &mut Line, start: usize, cfg: &MinerConfig) {
-        let w = &line.text[start..];
-        let tok = Tok { start: start as u32, end: line.text.len() as u32, hash: hash_bytes(w.as_bytes()), flags: flags_of(w, cfg) };
+        let tok = last_word(line, start, cfg);
         line.toks.push(tok);
     }
 
@@ -207,8 +212,7 @@ impl Tokenizer {
                 self.word.push_str(&raw[ce..]);
                 let start = line.text.len();
                 canon::canonical_word(&self.word, &cfg.masks, &mut self.scratch, &mut line.text);
-                let w = &line.text[start..];
-                line.toks[k] = Tok { start: start as u32, end: line.text.len() as u32, hash: hash_bytes(w.as_bytes()), flags: flags_of(w, cfg) };
+                line.toks[k] = last_word(line, start, cfg);
             }
         }
     }

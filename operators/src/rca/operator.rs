@@ -195,6 +195,7 @@ impl Rca {
         let State { clusters, published, .. } = &mut self.state;
         // The evidence of a cluster is placed once for all its incidents at this boundary.
         let mut placed: BTreeMap<&str, Placement<'_>> = BTreeMap::new();
+        let mut classes = ClassCache::default();
         for inc in &incidents {
             let id = &inc.data.incident_id;
             if inc.data.status == IncidentStatus::Resolved || inc.data.merged_into.is_some() {
@@ -213,7 +214,7 @@ impl Rca {
                 .iter()
                 .filter(|a| a.status == AlertStatus::Resolved && a.inhibited_by.is_none())
                 .filter_map(|a| {
-                    let (component, class) = view.place_alert(&inc.cluster, a)?;
+                    let (component, class) = view.place_alert(&inc.cluster, a, &mut classes)?;
                     Some(ResolvedAlert { member: a.fingerprint.clone(), component, class, name: a.alertname.clone(), starts_at: to_millis(&a.starts_at) })
                 })
                 .collect();

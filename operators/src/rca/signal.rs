@@ -453,13 +453,7 @@ mod tests {
 
     #[test]
     fn selection_gives_the_sorted_figures() {
-        let mut s: u64 = 88172645463325252;
-        let mut rnd = move || {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            (s >> 11) as f64 / (1u64 << 53) as f64
-        };
+        let mut rnd = crate::test_rng::xorshift(88172645463325252);
         let mut dev = Vec::new();
         for len in 1..130 {
             for ties in [false, true] {

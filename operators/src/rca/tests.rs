@@ -211,13 +211,7 @@ fn config_defaults_validate_and_reject_nonsense() {
 /// and duplicates), latency, error-ratio (weighted), CPU and traffic signals with gaps,
 /// faults and distractors, changes and symptoms.
 fn generated(seed: u64, n: usize) -> Problem {
-    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    let mut rnd = move || {
-        s ^= s << 13;
-        s ^= s >> 7;
-        s ^= s << 17;
-        (s >> 11) as f64 / (1u64 << 53) as f64
-    };
+    let mut rnd = crate::test_rng::xorshift(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
     let mut edges = Vec::new();
     for callee in 1..n {
         let lo = callee.saturating_sub(8);
