@@ -509,6 +509,10 @@ pub(super) struct Scorer<'a> {
     /// Dependents with their links (CSR); a link too weak to pass anything on is left out.
     dep_start: Vec<usize>,
     dep_gate: Vec<(usize, Link)>,
+    /// Likelihood ratio of each observed component's state under "reached with
+    /// probability e" against "not reached" is `1 + e * slope`: linear in `e`, so the
+    /// slope is computed once per component rather than per hypothesis.
+    slope: Vec<f64>,
     walk: Walk<'a>,
 }
 
@@ -551,6 +555,7 @@ impl<'a> Scorer<'a> {
             abnormal_symptoms: abnormal_symptoms(problem, states),
             dep_start,
             dep_gate,
+            slope: states.iter().map(|st| reach_slope(st.abnormal, cfg)).collect(),
             walk: Walk::new(graph),
         }
     }
@@ -582,15 +587,9 @@ impl<'a> Scorer<'a> {
     /// explains, strongest first (else none: only the reported candidates need them).
     pub(super) fn score(&mut self, h: usize, explain: bool) -> Hypothesis {
         let (cfg, states, problem) = (self.cfg, self.states, self.problem);
-        let (r, eps, r0) = (cfg.propagation, cfg.spurious, cfg.self_evidence);
+        let (eps, r0) = (cfg.spurious, cfg.self_evidence);
         let tol = duration_millis(cfg.onset_tolerance);
-        // Likelihood ratio of one observed component's state under "reached with
-        // probability e".
-        let reached_term = |a: f64, e: f64| {
-            let num = a * (e * r + (1.0 - e) * eps) + (1.0 - a) * (e * (1.0 - r) + (1.0 - e) * (1.0 - eps));
-            let den = a * eps + (1.0 - a) * (1.0 - eps);
-            num / den
-        };
+        let slope = &self.slope;
         let st = &states[h];
         let mut llr = if st.observed {
             let a = st.abnormal;
@@ -607,9 +606,9 @@ impl<'a> Scorer<'a> {
             let sm = &states[u];
             if sm.observed {
                 if is_symptom[u] {
-                    llr += cfg.symptom_weight * reached_term(sm.abnormal, e).ln();
+                    llr += cfg.symptom_weight * (1.0 + e * slope[u]).ln();
                 } else {
-                    ratio *= reached_term(sm.abnormal, e);
+                    ratio *= 1.0 + e * slope[u];
                     if !(1e-100..=1e100).contains(&ratio) {
                         llr += ratio.ln();
                         ratio = 1.0;
@@ -637,6 +636,14 @@ impl<'a> Scorer<'a> {
         let covers = self.abnormal_symptoms.is_empty() || self.abnormal_symptoms.iter().any(|&s| s == h || reach[s] >= 0.5);
         Hypothesis { h, llr, covers, explained: explained.into_iter().map(|(u, e, _)| (u, e)).collect() }
     }
+}
+
+/// With `a` the probability that a component looks abnormal: reached with probability `e`
+/// it looks abnormal with `e * propagation + (1 - e) * spurious`, not reached with
+/// `spurious`; the ratio of the two likelihoods is `1 + e * slope`.
+fn reach_slope(a: f64, cfg: &RcaConfig) -> f64 {
+    let (r, eps) = (cfg.propagation, cfg.spurious);
+    (r - eps) * (2.0 * a - 1.0) / (a * eps + (1.0 - a) * (1.0 - eps))
 }
 
 /// Every candidate with its log likelihood ratio, in index order; with `explain`, each

@@ -162,6 +162,7 @@ pub struct SignalScore {
 pub struct Scratch {
     a: Vec<f64>,
     b: Vec<f64>,
+    keys: Vec<u64>,
 }
 
 /// Score one signal; `None` when the baseline is too thin to say anything.
@@ -243,6 +244,22 @@ fn kth_largest(v: &mut [f64], k: usize) -> f64 {
         return f64::NAN;
     }
     let k = k.clamp(1, v.len());
+    // The persistence rule asks for a handful: one pass keeping the k largest in order.
+    const SMALL: usize = 8;
+    if k <= SMALL {
+        let mut top = [f64::NEG_INFINITY; SMALL];
+        for &x in v.iter() {
+            if x.total_cmp(&top[k - 1]).is_gt() {
+                let mut i = k - 1;
+                while i > 0 && x.total_cmp(&top[i - 1]).is_gt() {
+                    top[i] = top[i - 1];
+                    i -= 1;
+                }
+                top[i] = x;
+            }
+        }
+        return top[k - 1];
+    }
     let idx = v.len() - k;
     let (_, x, _) = v.select_nth_unstable_by(idx, |a, b| a.total_cmp(b));
     *x
@@ -272,63 +289,95 @@ pub fn quantile(v: &mut [f64], q: f64) -> f64 {
 /// Median and robust standard deviation (the larger of the MAD and IQR estimates),
 /// reordering `values`.
 pub fn robust_location_scale(values: &mut [f64]) -> (f64, f64) {
-    let mut dev = Vec::with_capacity(values.len());
-    robust_location_scale_with(values, &mut dev)
+    let mut keys = Vec::with_capacity(values.len());
+    robust_location_scale_with(values, &mut keys)
 }
 
-fn min_of(v: &[f64]) -> Option<f64> {
-    v.iter().copied().reduce(f64::min)
-}
-
-/// [`robust_location_scale`] with the absolute deviations in `dev` (reused across calls):
-/// selections instead of a sort, no allocation once `dev` has grown. The same numbers as
-/// interpolating in the sorted values.
-pub fn robust_location_scale_with(values: &mut [f64], dev: &mut Vec<f64>) -> (f64, f64) {
+/// [`robust_location_scale`] with a reused buffer `keys` (no allocation once it has
+/// grown). The values are sorted once as integers that order like the floats (cheaper to
+/// compare than `total_cmp`); the median of the absolute deviations then needs no second
+/// pass of selection: the deviations of the values below the median grow leftwards, those
+/// above it rightwards, so merging the two runs outwards from the median meets them in
+/// order. The same numbers as interpolating in the sorted values.
+pub fn robust_location_scale_with(values: &mut [f64], keys: &mut Vec<u64>) -> (f64, f64) {
     if values.is_empty() {
         return (f64::NAN, f64::NAN);
     }
-    let n = values.len();
-    let last = (n - 1) as f64;
-    // The median's lower order statistic first; the quartiles' lie on either side of it,
-    // each selected in its own part.
-    let mid = (0.5 * last).floor() as usize;
-    let vmid = *values.select_nth_unstable_by(mid, |x, y| x.total_cmp(y)).1;
-    let (left, right) = values.split_at_mut(mid);
-    let right = &mut right[1..];
-    // The `k`-th smallest (0-based) and the next one, linearly interpolated at `frac`.
-    let mut at = |pos: f64| -> f64 {
+    keys.clear();
+    keys.extend(values.iter().map(|v| order_key(*v)));
+    keys.sort_unstable();
+    for (v, k) in values.iter_mut().zip(keys.iter()) {
+        *v = from_order_key(*k);
+    }
+    let sorted = &*values;
+    let last = (sorted.len() - 1) as f64;
+    let at = |pos: f64| {
         let lo = pos.floor() as usize;
-        let frac = pos - lo as f64;
-        let (a, b) = match lo.cmp(&mid) {
-            std::cmp::Ordering::Less => {
-                let (_, a, rest) = left.select_nth_unstable_by(lo, |x, y| x.total_cmp(y));
-                (*a, min_of(rest).unwrap_or(vmid))
-            }
-            std::cmp::Ordering::Equal => (vmid, min_of(right).unwrap_or(vmid)),
-            std::cmp::Ordering::Greater => {
-                let (_, a, rest) = right.select_nth_unstable_by(lo - mid - 1, |x, y| x.total_cmp(y));
-                (*a, min_of(rest).unwrap_or(*a))
-            }
-        };
-        a + (b - a) * frac
+        let a = sorted[lo];
+        let b = sorted.get(lo + 1).copied().unwrap_or(a);
+        a + (b - a) * (pos - lo as f64)
     };
-    let m = at(0.5 * last);
-    let q1 = at(0.25 * last);
-    let q3 = at(0.75 * last);
-    dev.clear();
-    dev.extend(values.iter().map(|x| (x - m).abs()));
-    let mad = median(dev);
+    let (m, q1, q3) = (at(0.5 * last), at(0.25 * last), at(0.75 * last));
+    let mad = sorted_deviation_median(sorted, m);
     (m, (1.4826 * mad).max((q3 - q1) / 1.349))
 }
 
+/// A float's bits as an integer with the order of `f64::total_cmp`.
+fn order_key(v: f64) -> u64 {
+    let b = v.to_bits();
+    b ^ ((((b as i64) >> 63) as u64) >> 1) ^ (1 << 63)
+}
+
+fn from_order_key(k: u64) -> f64 {
+    let b = k ^ (1 << 63);
+    f64::from_bits(b ^ ((((b as i64) >> 63) as u64) >> 1))
+}
+
+/// Linear-interpolated median of `|x - m|` over `sorted` (ascending, non-empty).
+fn sorted_deviation_median(sorted: &[f64], m: f64) -> f64 {
+    let pos = 0.5 * (sorted.len() - 1) as f64;
+    let k = pos.floor() as usize;
+    // `left` is one past the next value below `m`, `right` the next value at or above it.
+    let split = sorted.partition_point(|&x| x < m);
+    let (mut left, mut right) = (split, split);
+    let mut next = || {
+        let below = left.checked_sub(1).map(|i| m - sorted[i]);
+        let above = sorted.get(right).map(|x| x - m);
+        match (below, above) {
+            (Some(b), Some(a)) if b < a => {
+                left -= 1;
+                b
+            }
+            (_, Some(a)) => {
+                right += 1;
+                a
+            }
+            (Some(b), None) => {
+                left -= 1;
+                b
+            }
+            (None, None) => f64::NAN,
+        }
+    };
+    for _ in 0..k {
+        next();
+    }
+    let a = next();
+    let frac = pos - k as f64;
+    if frac == 0.0 {
+        return a;
+    }
+    a + (next() - a) * frac
+}
+
 fn continuous(signal: &Signal, cfg: &RcaConfig, scratch: &mut Scratch) -> Option<SignalScore> {
-    let Scratch { a: base, b: zs } = scratch;
+    let Scratch { a: base, b: zs, keys } = scratch;
     base.clear();
     base.extend(signal.baseline.iter().map(|s| s.value).filter(|v| v.is_finite()));
     if base.len() < cfg.min_baseline_samples {
         return None;
     }
-    let (level, spread) = robust_location_scale_with(base, zs);
+    let (level, spread) = robust_location_scale_with(base, keys);
     let scale = spread.max(cfg.min_relative_shift * level.abs()).max(1e-12);
     let dir = signal.kind.direction();
     let shift = |x: f64| if dir == 0.0 { (x - level).abs() } else { dir * (x - level) };
@@ -436,7 +485,8 @@ mod tests {
         assert_eq!(s, 0.0);
     }
 
-    /// The robust location and scale as computed before selection replaced the sort.
+    /// The robust location and scale by the definition: sort, interpolate, median of the
+    /// deviations.
     fn sorted_location_scale(values: &mut [f64]) -> (f64, f64) {
         values.sort_unstable_by(|a, b| a.total_cmp(b));
         let q = |p: f64| {
@@ -452,16 +502,29 @@ mod tests {
     }
 
     #[test]
-    fn selection_gives_the_sorted_figures() {
+    fn merged_deviations_give_the_sorted_figures() {
         let mut rnd = crate::test_rng::xorshift(88172645463325252);
-        let mut dev = Vec::new();
+        let mut keys = Vec::new();
         for len in 1..130 {
             for ties in [false, true] {
                 let v: Vec<f64> = (0..len).map(|_| if ties { (rnd() * 4.0).floor() } else { rnd() * 100.0 - 20.0 }).collect();
                 let want = sorted_location_scale(&mut v.clone());
-                let got = robust_location_scale_with(&mut v.clone(), &mut dev);
+                let got = robust_location_scale_with(&mut v.clone(), &mut keys);
                 assert_eq!(got, want, "len {len} ties {ties}");
                 assert_eq!(robust_location_scale(&mut v.clone()), want);
+            }
+        }
+    }
+
+    #[test]
+    fn kth_largest_is_the_sorted_kth() {
+        let mut rnd = crate::test_rng::xorshift(2463534242);
+        for len in 1..40 {
+            let v: Vec<f64> = (0..len).map(|_| (rnd() * 6.0).floor() - 2.0).collect();
+            let mut sorted = v.clone();
+            sorted.sort_by(|a, b| b.total_cmp(a));
+            for k in 1..=len {
+                assert_eq!(kth_largest(&mut v.clone(), k), sorted[k - 1], "len {len} k {k}");
             }
         }
     }
