@@ -34,6 +34,9 @@ pub struct RcaConfig {
     pub spurious: f64,
     /// P(the faulty component itself looks abnormal).
     pub self_evidence: f64,
+    /// P(the faulty component's own service degrades: its latency or errors shift), part
+    /// of `self_evidence`; the rest is a fault seen only in a resource (CPU, memory ...).
+    pub service_evidence: f64,
     /// A dependency's latency increase, times this many calls per request at most, must
     /// cover its dependent's increase for the one to explain the other.
     pub max_fan_out: f64,
@@ -79,6 +82,7 @@ impl Default for RcaConfig {
             propagation: 0.3,
             spurious: 0.05,
             self_evidence: 0.9,
+            service_evidence: 0.8,
             max_fan_out: 10.0,
             unobserved_gate: 0.5,
             early_onset_factor: 0.2,
@@ -127,6 +131,9 @@ impl RcaConfig {
         }
         if self.spurious >= self.propagation {
             issues.push(ConfigIssue::new(p("spurious"), "must be smaller than propagation (else nothing explains anything)"));
+        }
+        if !(self.service_evidence > 0.0 && self.service_evidence < self.self_evidence) {
+            issues.push(ConfigIssue::new(p("service_evidence"), "must be greater than 0 and smaller than self_evidence"));
         }
         if self.spurious >= self.self_evidence {
             issues.push(ConfigIssue::new(p("spurious"), "must be smaller than self_evidence"));

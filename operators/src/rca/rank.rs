@@ -4,7 +4,8 @@
 //! likelihood ratio of what was observed under that hypothesis against the hypothesis that
 //! nothing is wrong, in a small generative model:
 //!
-//! * the faulty component looks abnormal itself with probability `self_evidence`;
+//! * the faulty component looks abnormal itself with probability `self_evidence`, and its
+//!   own service (latency, errors) degrades with probability `service_evidence`;
 //! * a degradation travels from a dependency to each dependent (caller, pod on a node)
 //!   with probability `propagation`, but only as far as the components on the way are
 //!   degraded themselves (a dependency's latency must be large enough to cover its
@@ -80,6 +81,8 @@ pub struct ComponentState {
     pub abnormal: f64,
     /// Probability that its service degraded (propagating signals; else `abnormal`).
     pub degraded: f64,
+    /// It has propagating signals (latency, errors): `degraded` is seen, not assumed.
+    pub service_seen: bool,
     /// Largest latency increase, seconds.
     pub latency_delta: Option<f64>,
     pub onset: Option<Millis>,
@@ -161,6 +164,7 @@ pub fn component_states(problem: &Problem, cfg: &RcaConfig) -> Vec<ComponentStat
         st.scores.sort_by(|x, y| y.1.z.total_cmp(&x.1.z).then(x.0.cmp(&y.0)));
         st.z = st.scores.first().map_or(0.0, |s| s.1.z.max(0.0));
         st.abnormal = if st.observed { a(st.z) } else { f64::NAN };
+        st.service_seen = zp.is_some();
         st.degraded = match zp {
             Some(z) => a(z),
             None if st.observed => st.abnormal,
@@ -509,9 +513,7 @@ pub(super) struct Scorer<'a> {
     /// Dependents with their links (CSR); a link too weak to pass anything on is left out.
     dep_start: Vec<usize>,
     dep_gate: Vec<(usize, Link)>,
-    /// Likelihood ratio of each observed component's state under "reached with
-    /// probability e" against "not reached" is `1 + e * slope`: linear in `e`, so the
-    /// slope is computed once per component rather than per hypothesis.
+    /// [`reach_slope`] of each component, computed once rather than per hypothesis.
     slope: Vec<f64>,
     walk: Walk<'a>,
 }
@@ -555,7 +557,7 @@ impl<'a> Scorer<'a> {
             abnormal_symptoms: abnormal_symptoms(problem, states),
             dep_start,
             dep_gate,
-            slope: states.iter().map(|st| reach_slope(st.abnormal, cfg)).collect(),
+            slope: states.iter().map(|st| reach_slope(st, cfg)).collect(),
             walk: Walk::new(graph),
         }
     }
@@ -587,16 +589,10 @@ impl<'a> Scorer<'a> {
     /// explains, strongest first (else none: only the reported candidates need them).
     pub(super) fn score(&mut self, h: usize, explain: bool) -> Hypothesis {
         let (cfg, states, problem) = (self.cfg, self.states, self.problem);
-        let (eps, r0) = (cfg.spurious, cfg.self_evidence);
         let tol = duration_millis(cfg.onset_tolerance);
         let slope = &self.slope;
         let st = &states[h];
-        let mut llr = if st.observed {
-            let a = st.abnormal;
-            ((a * r0 + (1.0 - a) * (1.0 - r0)) / (a * eps + (1.0 - a) * (1.0 - eps))).ln()
-        } else {
-            0.0
-        };
+        let mut llr = self_term(st, cfg);
         let mut explained = Vec::new();
         let is_symptom = &self.is_symptom;
         // The dependents' likelihood ratios multiply: one logarithm per batch (kept well
@@ -638,12 +634,44 @@ impl<'a> Scorer<'a> {
     }
 }
 
-/// With `a` the probability that a component looks abnormal: reached with probability `e`
-/// it looks abnormal with `e * propagation + (1 - e) * spurious`, not reached with
-/// `spurious`; the ratio of the two likelihoods is `1 + e * slope`.
-fn reach_slope(a: f64, cfg: &RcaConfig) -> f64 {
+/// Log likelihood ratio of a candidate's own state under "the fault is here" against
+/// "nothing is wrong". Its state is one of: its service degraded (latency, errors), only a
+/// resource abnormal (CPU, memory, disk ...), normal. A fault degrades the service of the
+/// component it is in with probability `service_evidence` (that is what makes it an
+/// incident), leaves only a resource abnormal with `self_evidence - service_evidence`;
+/// anomalies unrelated to any fault are as often of either kind. Without latency or error
+/// signals the first two cannot be told apart and only "abnormal" counts.
+pub(super) fn self_term(st: &ComponentState, cfg: &RcaConfig) -> f64 {
+    if !st.observed {
+        return 0.0;
+    }
+    let (eps, r0, q) = (cfg.spurious, cfg.self_evidence, cfg.service_evidence);
+    let a = st.abnormal;
+    if !st.service_seen {
+        return ((a * r0 + (1.0 - a) * (1.0 - r0)) / (a * eps + (1.0 - a) * (1.0 - eps))).ln();
+    }
+    let a = a.max(st.degraded);
+    let (service, resource, normal) = (st.degraded, a - st.degraded, 1.0 - a);
+    let fault = service * q + resource * (r0 - q) + normal * (1.0 - r0);
+    let none = (service + resource) * eps / 2.0 + normal * (1.0 - eps);
+    (fault / none).ln()
+}
+
+/// The likelihood ratio of a component's state under "reached by the fault with
+/// probability `e`" against "not reached" is `1 + e * slope` (linear in `e`). Reached, its
+/// service degrades with probability `propagation`: a degradation travels as latency and
+/// errors, so a dependent that shows only a resource anomaly is no more likely reached than
+/// not. Not reached, it looks abnormal with `spurious` (half of it of either kind, as in
+/// [`self_term`]). Without latency or error signals only "abnormal" counts.
+pub(super) fn reach_slope(st: &ComponentState, cfg: &RcaConfig) -> f64 {
     let (r, eps) = (cfg.propagation, cfg.spurious);
-    (r - eps) * (2.0 * a - 1.0) / (a * eps + (1.0 - a) * (1.0 - eps))
+    let a = st.abnormal;
+    if !st.service_seen {
+        return (r - eps) * (2.0 * a - 1.0) / (a * eps + (1.0 - a) * (1.0 - eps));
+    }
+    let a = a.max(st.degraded);
+    let (service, normal) = (st.degraded, 1.0 - a);
+    (r - eps / 2.0) * (service - normal) / (a * eps / 2.0 + normal * (1.0 - eps))
 }
 
 /// Every candidate with its log likelihood ratio, in index order; with `explain`, each

@@ -296,14 +296,8 @@ fn reference_hypotheses(problem: &Problem, states: &[ComponentState], cfg: &RcaC
         }
     }
     let is_symptom: Vec<bool> = (0..n).map(|i| problem.symptoms.contains(&i)).collect();
-    let (r, eps, r0) = (cfg.propagation, cfg.spurious, cfg.self_evidence);
     let tol = crate::time::duration_millis(cfg.onset_tolerance);
     let lookback = crate::time::duration_millis(cfg.change_lookback);
-    let reached_term = |a: f64, e: f64| {
-        let num = a * (e * r + (1.0 - e) * eps) + (1.0 - a) * (e * (1.0 - r) + (1.0 - e) * (1.0 - eps));
-        let den = a * eps + (1.0 - a) * (1.0 - eps);
-        (num / den).ln()
-    };
     let mut candidate = vec![false; n];
     for (i, st) in states.iter().enumerate() {
         candidate[i] |= st.observed && st.abnormal >= 0.01;
@@ -320,12 +314,7 @@ fn reference_hypotheses(problem: &Problem, states: &[ComponentState], cfg: &RcaC
     let mut out = Vec::new();
     for h in (0..n).filter(|&i| candidate[i]) {
         let st = &states[h];
-        let mut llr = if st.observed {
-            let a = st.abnormal;
-            ((a * r0 + (1.0 - a) * (1.0 - r0)) / (a * eps + (1.0 - a) * (1.0 - eps))).ln()
-        } else {
-            0.0
-        };
+        let mut llr = rank::self_term(st, cfg);
         let mut reach = vec![0.0f64; n];
         let mut depth = vec![0u32; n];
         reach[h] = 1.0;
@@ -338,7 +327,7 @@ fn reference_hypotheses(problem: &Problem, states: &[ComponentState], cfg: &RcaC
             }
             if u != h && states[u].observed {
                 let w = if is_symptom[u] { cfg.symptom_weight } else { 1.0 };
-                llr += w * reached_term(states[u].abnormal, e);
+                llr += w * (1.0 + e * rank::reach_slope(&states[u], cfg)).ln();
                 if states[u].abnormal >= 0.5 && e >= 0.5 {
                     explained.push((u, e, depth[u]));
                 }
