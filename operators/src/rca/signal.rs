@@ -378,7 +378,10 @@ fn continuous(signal: &Signal, cfg: &RcaConfig, scratch: &mut Scratch) -> Option
         return None;
     }
     let (level, spread) = robust_location_scale_with(base, keys);
-    let scale = spread.max(cfg.min_relative_shift * level.abs()).max(1e-12);
+    // An error ratio's level counts as at least `min_error_ratio`: from no errors at all to
+    // a few in a million is not a shift of a million sigmas.
+    let floor_level = if signal.kind == SignalKind::ErrorRatio { level.abs().max(cfg.min_error_ratio) } else { level.abs() };
+    let scale = spread.max(cfg.min_relative_shift * floor_level).max(1e-12);
     let dir = signal.kind.direction();
     let shift = |x: f64| if dir == 0.0 { (x - level).abs() } else { dir * (x - level) };
     zs.clear();
@@ -514,6 +517,18 @@ mod tests {
                 assert_eq!(robust_location_scale(&mut v.clone()), want);
             }
         }
+    }
+
+    #[test]
+    fn error_ratios_without_counts_are_floored() {
+        let cfg = RcaConfig::default();
+        // No errors at all, then a few in a million: nothing happened.
+        let tiny = sig(SignalKind::ErrorRatio, &[0.0; 20], &[0.000_002; 10]);
+        let sc = score(&tiny, &cfg).expect("scored");
+        assert!(sc.z < 1.0, "{sc:?}");
+        // No errors, then 5%: a shift.
+        let real = sig(SignalKind::ErrorRatio, &[0.0; 20], &[0.05; 10]);
+        assert!(score(&real, &cfg).expect("scored").z > 10.0);
     }
 
     #[test]
