@@ -108,6 +108,7 @@ impl Metrics {
             observers: crate::observe::Observers {
                 anomalies: crate::observe::TopN::new(50, Family::default()),
                 templates: crate::observe::TopN::new(50, Family::default()),
+                root_causes: crate::observe::TopN::new(50, Family::default()),
             },
             registry: Registry::default(),
         };
@@ -130,6 +131,11 @@ impl Metrics {
         registry.register("executor_commands", "Remediation commands by action and outcome", m.executor_commands.clone());
         registry.register("anomaly_score", "Score of the 50 highest-scoring ongoing anomalies", m.observers.anomalies.family());
         registry.register("logs_template_window_lines", "Lines in the last window of the 50 busiest log templates", m.observers.templates.family());
+        registry.register(
+            "rca_root_cause_probability",
+            "Probability of the first-ranked root cause of the 50 most certain open incidents",
+            m.observers.root_causes.family(),
+        );
         Arc::new(Metrics { registry, ..m })
     }
 

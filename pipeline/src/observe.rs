@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::atomic::AtomicU64;
 use std::sync::Mutex;
 
+use kubesage_schemas::incident::{Incident, IncidentStatus, RcaReport};
 use kubesage_schemas::signals::{Anomaly, AnomalyPhase, LogPattern};
 use kubesage_schemas::{topics, Envelope};
 use prometheus_client::encoding::EncodeLabelSet;
@@ -21,9 +22,16 @@ pub struct SeriesLabel {
     pub baseline: String,
 }
 
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+#[derive(Clone, Debug, Hash, PartialEq, Eq, PartialOrd, Ord, EncodeLabelSet)]
 pub struct TemplateLabel {
     pub template_id: String,
+}
+
+/// The first-ranked root cause of one open incident.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, PartialOrd, Ord, EncodeLabelSet)]
+pub struct RootCauseLabel {
+    pub incident_id: String,
+    pub component: String,
 }
 
 type FloatGauge = Gauge<f64, AtomicU64>;
@@ -46,11 +54,19 @@ impl<L: Clone + std::hash::Hash + Eq + EncodeLabelSet + std::fmt::Debug + Ord + 
 
     /// Set (`Some`) or clear (`None`) a value, then publish the top `n`.
     pub fn set(&self, label: L, value: Option<f64>) {
-        let mut values = self.values.lock().unwrap_or_else(|e| e.into_inner());
         match value {
-            Some(v) => values.insert(label, v),
-            None => values.remove(&label),
-        };
+            Some(v) => self.replace(|_| false, Some((label, v))),
+            None => self.replace(|l| *l == label, None),
+        }
+    }
+
+    /// Clear every value whose label matches `drop`, set `value`, then publish the top `n`.
+    pub fn replace(&self, drop: impl Fn(&L) -> bool, value: Option<(L, f64)>) {
+        let mut values = self.values.lock().unwrap_or_else(|e| e.into_inner());
+        values.retain(|l, _| !drop(l));
+        if let Some((label, v)) = value {
+            values.insert(label, v);
+        }
         // Bound the tracked set too: far below the top, values are forgotten.
         if values.len() > self.n * 20 {
             let mut sorted: Vec<(L, f64)> = values.iter().map(|(l, v)| (l.clone(), *v)).collect();
@@ -70,6 +86,7 @@ impl<L: Clone + std::hash::Hash + Eq + EncodeLabelSet + std::fmt::Debug + Ord + 
 pub struct Observers {
     pub anomalies: TopN<SeriesLabel>,
     pub templates: TopN<TemplateLabel>,
+    pub root_causes: TopN<RootCauseLabel>,
 }
 
 impl Observers {
@@ -83,6 +100,22 @@ impl Observers {
                     let label = SeriesLabel { signal: label_value(&a.signal), series: label_value(&a.series), baseline: baseline.to_string() };
                     let value = (a.phase != AnomalyPhase::Ended).then_some(a.score);
                     self.anomalies.set(label, value);
+                }
+            }
+            topics::RCA => {
+                if let Ok(e) = serde_json::from_slice::<Envelope<RcaReport>>(payload) {
+                    let r = e.data;
+                    let id = label_value(&r.incident_id);
+                    let top = r.candidates.first().map(|c| (RootCauseLabel { incident_id: id.clone(), component: label_value(&c.component) }, c.score));
+                    self.root_causes.replace(|l| l.incident_id == id, top);
+                }
+            }
+            topics::INCIDENTS => {
+                if let Ok(e) = serde_json::from_slice::<Envelope<Incident>>(payload) {
+                    if e.data.status == IncidentStatus::Resolved {
+                        let id = label_value(&e.data.incident_id);
+                        self.root_causes.replace(|l| l.incident_id == id, None);
+                    }
                 }
             }
             topics::LOG_PATTERNS => {
@@ -116,17 +149,6 @@ impl Ord for SeriesLabel {
     }
 }
 
-impl PartialOrd for TemplateLabel {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl Ord for TemplateLabel {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        self.template_id.cmp(&other.template_id)
-    }
-}
 
 #[cfg(test)]
 mod tests {
@@ -138,7 +160,7 @@ mod tests {
         let family: Family<SeriesLabel, FloatGauge> = Family::default();
         let mut reg = Registry::with_prefix("kubesage");
         reg.register("anomaly_score", "s", family.clone());
-        let obs = Observers { anomalies: TopN::new(5, family), templates: TopN::new(5, Family::default()) };
+        let obs = Observers { anomalies: TopN::new(5, family), templates: TopN::new(5, Family::default()), root_causes: TopN::new(5, Family::default()) };
         let a = Anomaly {
             anomaly_id: "a".into(),
             phase: AnomalyPhase::Started,
@@ -158,6 +180,47 @@ mod tests {
         let mut text = String::new();
         prometheus_client::encoding::text::encode(&mut text, &reg).expect("encode");
         assert!(text.contains(r#"series="up{job=\"a\\\"b\"}""#), "{text}");
+    }
+
+    fn encode(family: &Family<RootCauseLabel, FloatGauge>) -> String {
+        let mut reg = prometheus_client::registry::Registry::default();
+        reg.register("rc", "rc", family.clone());
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &reg).expect("encode");
+        text
+    }
+
+    #[test]
+    fn the_first_root_cause_of_open_incidents_is_a_series() {
+        let family: Family<RootCauseLabel, FloatGauge> = Family::default();
+        let obs = Observers { anomalies: TopN::new(5, Family::default()), templates: TopN::new(5, Family::default()), root_causes: TopN::new(5, family.clone()) };
+        let report = |component: &str, score: f64| {
+            let r = RcaReport {
+                incident_id: "inc-1".into(),
+                incident_revision: 1,
+                symptoms: vec![],
+                candidates: vec![kubesage_schemas::incident::RcaCandidate { component: component.into(), score, rank: 1, evidence: vec![] }],
+                graph_nodes: 3,
+            };
+            let env = Envelope::new("r".to_string(), "t", chrono::DateTime::UNIX_EPOCH, "s".to_string(), "c".to_string(), r);
+            serde_json::to_vec(&env).expect("encode")
+        };
+        obs.observe(topics::RCA, &report("Deployment/shop/payments", 0.8));
+        assert!(encode(&family).contains(r#"rc{incident_id="inc-1",component="Deployment/shop/payments"} 0.8"#), "{}", encode(&family));
+        // A new ranking replaces the old one: one series per incident.
+        obs.observe(topics::RCA, &report("Node//node-1", 0.6));
+        let text = encode(&family);
+        assert!(text.contains(r#"component="Node//node-1"} 0.6"#) && !text.contains("payments"), "{text}");
+        // Resolved: gone.
+        let incident: Incident = serde_json::from_value(serde_json::json!({
+            "incident_id": "inc-1", "status": "resolved", "title": "t", "severity": "critical", "keys": [],
+            "started_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:10:00Z", "alertnames": {},
+            "alert_count": 1, "firing_count": 0, "alerts": [], "revision": 2
+        }))
+        .expect("incident");
+        let env = Envelope::new("i".to_string(), "t", chrono::DateTime::UNIX_EPOCH, "s".to_string(), "c".to_string(), incident);
+        obs.observe(topics::INCIDENTS, &serde_json::to_vec(&env).expect("encode"));
+        assert!(!encode(&family).contains("inc-1"), "{}", encode(&family));
     }
 
     #[test]
