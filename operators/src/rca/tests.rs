@@ -110,6 +110,17 @@ fn ranking_table() {
             "pay",
         ),
         (
+            "a CPU spike that slowed nothing does not outrank a service that degraded",
+            P::new(&["frontend", "api", "db"])
+                .dep("frontend", "api")
+                .dep("api", "db")
+                .lat("frontend", 0.055)
+                .lat("api", 0.055)
+                .lat("db", 0.0)
+                .sig("db", SignalKind::Cpu, 0.4, 2.0),
+            "api",
+        ),
+        (
             "an unobserved dependency explaining every abnormal caller",
             P::new(&["a", "b", "c", "ext"]).dep("a", "ext").dep("b", "ext").dep("c", "ext").lat("a", 0.5).lat("b", 0.5).lat("c", 0.5),
             "ext",
