@@ -60,7 +60,7 @@ pub fn combine(acc: u64, h: u64) -> u64 {
     fmix64((acc ^ h).wrapping_mul(K).rotate_left(23) ^ 0x1357_9BDF_2468_ACE0)
 }
 
-fn fmix64(mut k: u64) -> u64 {
+pub(crate) fn fmix64(mut k: u64) -> u64 {
     k ^= k >> 33;
     k = k.wrapping_mul(0xff51_afd7_ed55_8ccd);
     k ^= k >> 33;

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::canon;
 use super::config::MinerConfig;
 use super::hash::{combine, hash_bytes, KeyMap};
+use super::line_memo::LineMemo;
 use super::token::{self, Line, Tokenizer, ROUTE_WILD, VAR_ONLY};
 use crate::{OperatorError, Snapshot};
 
@@ -103,6 +104,7 @@ pub struct TemplateMiner {
     overflow: u64,
     tokenizer: Tokenizer,
     line: Line,
+    memo: LineMemo,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -139,7 +141,14 @@ impl TemplateMiner {
             overflow: 0,
             tokenizer: Tokenizer::default(),
             line: Line::default(),
+            memo: LineMemo::default(),
         }
+    }
+
+    #[cfg(test)]
+    pub(crate) fn without_line_memo(mut self) -> Self {
+        self.memo.disabled = true;
+        self
     }
 
     pub fn config(&self) -> &MinerConfig {
@@ -177,6 +186,10 @@ impl TemplateMiner {
 
     fn add_tokens(&mut self, line: &Line) -> Mined {
         let n = line.len();
+        let seq = LineMemo::key(line);
+        if let Some(ci) = self.memo.get(&seq) {
+            return self.joined_unchanged(ci);
+        }
         let leaf = self.find_leaf(line);
         let mut best: Option<(u32, usize, usize)> = None;
         if let Some(leaf) = leaf {
@@ -198,14 +211,19 @@ impl TemplateMiner {
             let sim = if n == 0 { 1.0 } else { same as f64 / n as f64 };
             if sim >= self.cfg.similarity {
                 let changed = self.update(ci, line);
-                let merged = changed && self.regroup(ci);
+                if !changed {
+                    self.memo.put(&seq, ci);
+                    return self.joined_unchanged(ci);
+                }
+                self.memo.invalidate(n);
+                self.regroup(ci);
                 let root = self.find(ci);
                 self.clusters[ci as usize].count += 1;
                 self.clusters[root as usize].group_count += 1;
                 return Mined {
                     template: TemplateId(self.clusters[root as usize].id),
                     cluster: TemplateId(self.clusters[ci as usize].id),
-                    change: if changed || merged { Change::Updated } else { Change::None },
+                    change: Change::Updated,
                 };
             }
         }
@@ -213,6 +231,7 @@ impl TemplateMiner {
             self.overflow += 1;
             return Mined { template: TemplateId::OVERFLOW, cluster: TemplateId::OVERFLOW, change: Change::Overflow };
         }
+        self.memo.invalidate(n);
         let ci = self.create(line);
         self.regroup(ci);
         let root = self.find(ci);
@@ -220,6 +239,14 @@ impl TemplateMiner {
         self.clusters[root as usize].group_count += 1;
         let change = if root == ci { Change::Created } else { Change::Updated };
         Mined { template: TemplateId(self.clusters[root as usize].id), cluster: TemplateId(self.clusters[ci as usize].id), change }
+    }
+
+    /// Count a line that joined cluster `ci` and changed nothing.
+    fn joined_unchanged(&mut self, ci: u32) -> Mined {
+        let root = self.find(ci);
+        self.clusters[ci as usize].count += 1;
+        self.clusters[root as usize].group_count += 1;
+        Mined { template: TemplateId(self.clusters[root as usize].id), cluster: TemplateId(self.clusters[ci as usize].id), change: Change::None }
     }
 
     /// The leaf a line routes to, if the tree has one.
