@@ -451,8 +451,7 @@ pub(crate) struct Shape {
     pub inner_dots: usize,
 }
 
-pub(crate) fn word_shape(w: &str) -> Shape {
-    let b = w.as_bytes();
+pub(crate) fn word_shape(b: &[u8]) -> Shape {
     let (mut wild, mut alnum, mut digit, mut dots) = (false, false, false, 0usize);
     let mut i = 0;
     while i < b.len() {

@@ -1,6 +1,8 @@
 //! A line as canonical tokens: words split on whitespace, each in its canonical form (see
-//! [`super::canon`]), hashed once. The tokenizer keeps its buffers between lines, so
-//! tokenizing does not allocate once they have grown to the longest line.
+//! [`super::canon`]), hashed once. A word that is its own canonical form (most words) is
+//! addressed in the content itself; the others are written to the line's buffer. The
+//! tokenizer keeps its buffers between lines, so tokenizing does not allocate once they have
+//! grown to the longest line.
 
 use super::canon::{self, Scratch, WILDCARD};
 use super::config::MinerConfig;
@@ -20,23 +22,37 @@ pub(crate) struct Tok {
     end: u32,
     pub hash: u64,
     pub flags: u8,
+    /// The word is in the line's buffer (written out), not in the content.
+    own: bool,
 }
 
-/// One tokenized line: canonical words in `text`, addressed by `toks`.
+/// One tokenized line: canonical words in `text` or in the content, addressed by `toks`.
 #[derive(Debug, Default)]
 pub(crate) struct Line {
-    text: String,
+    /// Canonical words that differ from the content's (ASCII and whole words of a `&str`,
+    /// so UTF-8).
+    text: Vec<u8>,
     pub toks: Vec<Tok>,
 }
 
 impl Line {
-    pub fn word(&self, i: usize) -> &str {
+    /// The `i`th canonical word of the line tokenized from `content`.
+    pub fn word<'a>(&'a self, content: &'a str, i: usize) -> &'a str {
         let t = &self.toks[i];
-        &self.text[t.start as usize..t.end as usize]
+        let (s, e) = (t.start as usize, t.end as usize);
+        let w = if t.own { std::str::from_utf8(&self.text[s..e]).ok() } else { content.get(s..e) };
+        w.unwrap_or(WILDCARD)
     }
 
     pub fn len(&self) -> usize {
         self.toks.len()
+    }
+
+    /// Append the canonical word `w` to the buffer and push its token.
+    fn push_own(&mut self, w: &[u8], hash: u64, flags: u8) {
+        let start = self.text.len() as u32;
+        self.text.extend_from_slice(w);
+        self.toks.push(Tok { start, end: self.text.len() as u32, hash, flags, own: true });
     }
 }
 
@@ -59,22 +75,17 @@ pub(crate) struct Tokenizer {
     scratch: Scratch,
     raw: Vec<RawWord>,
     word: String,
+    canon: String,
 }
 
 pub(crate) fn wildcard_hash() -> u64 {
     hash_bytes(WILDCARD.as_bytes())
 }
 
-/// The token of the canonical word at the end of `line.text`, from `start` on.
-fn last_word(line: &Line, start: usize, cfg: &MinerConfig) -> Tok {
-    let w = &line.text[start..];
-    Tok { start: start as u32, end: line.text.len() as u32, hash: hash_bytes(w.as_bytes()), flags: flags_of(w, cfg) }
-}
-
-pub(crate) fn flags_of(w: &str, cfg: &MinerConfig) -> u8 {
+pub(crate) fn flags_of(w: &[u8], cfg: &MinerConfig) -> u8 {
     let shape = canon::word_shape(w);
     let mut f = 0;
-    if w == WILDCARD {
+    if w == WILDCARD.as_bytes() {
         f |= WILD;
     }
     if shape.var_only {
@@ -132,9 +143,8 @@ impl Tokenizer {
         for k in 0..self.raw.len() {
             let w = self.raw[k];
             if forced && k + 1 == self.raw.len() {
-                let start = line.text.len();
-                line.text.push_str(WILDCARD);
-                self.push_tok(line, start, cfg);
+                let w = WILDCARD.as_bytes();
+                line.push_own(w, hash_bytes(w), flags_of(w, cfg));
             } else {
                 self.push_word(&content[w.start..w.end], w, cfg, line);
             }
@@ -151,35 +161,27 @@ impl Tokenizer {
     }
 
     fn push_word(&mut self, w: &str, raw: RawWord, cfg: &MinerConfig, line: &mut Line) {
-        let start = line.text.len();
         if raw.work {
             if let Some(hit) = self.cache.get(w, raw.key) {
-                line.text.push_str(hit.canon);
-                line.toks.push(Tok { start: start as u32, end: line.text.len() as u32, hash: hit.hash, flags: hit.flags });
+                line.push_own(hit.canon, hit.hash, hit.flags);
                 return;
             }
-            canon::masked_word(w, &cfg.masks, &mut self.scratch, &mut line.text);
-            self.push_tok(line, start, cfg);
-            if let Some(t) = line.toks.last() {
-                self.cache.put(w, raw.key, &line.text[start..], t.hash, t.flags);
-            }
+            self.canon.clear();
+            canon::masked_word(w, &cfg.masks, &mut self.scratch, &mut self.canon);
+            let c = self.canon.as_bytes();
+            let (hash, flags) = (hash_bytes(c), flags_of(c, cfg));
+            self.cache.put(w, raw.key, c, hash, flags);
+            line.push_own(c, hash, flags);
             return;
         }
         // Unchanged: no `<`, no digit, so it is neither a variable nor routes as one unless
-        // it is a dotted name.
-        line.text.push_str(w);
+        // it is a dotted name. It stays where it is in the content.
         let b = w.as_bytes();
         let dotted = cfg.masks.dotted_names_route_as_variables && raw.cls & canon::DOT != 0 && b.last() != Some(&b'.') && {
             b.iter().filter(|&&c| c == b'.').count() >= 2
         };
         let flags = if dotted { ROUTE_WILD } else { 0 };
-        line.toks.push(Tok { start: start as u32, end: line.text.len() as u32, hash: hash_bytes(b), flags });
-    }
-
-    /// Push the canonical word written to `line.text` from `start` on.
-    fn push_tok(&mut self, line: &mut Line, start: usize, cfg: &MinerConfig) {
-        let tok = last_word(line, start, cfg);
-        line.toks.push(tok);
+        line.toks.push(Tok { start: raw.start as u32, end: raw.end as u32, hash: hash_bytes(b), flags, own: false });
     }
 
     /// Month and weekday names next to another part of a timestamp are variables.
@@ -210,9 +212,11 @@ impl Tokenizer {
                 self.word.push_str(&raw[..cs]);
                 self.word.push_str(WILDCARD);
                 self.word.push_str(&raw[ce..]);
-                let start = line.text.len();
-                canon::canonical_word(&self.word, &cfg.masks, &mut self.scratch, &mut line.text);
-                line.toks[k] = last_word(line, start, cfg);
+                self.canon.clear();
+                canon::canonical_word(&self.word, &cfg.masks, &mut self.scratch, &mut self.canon);
+                let c = self.canon.as_bytes();
+                line.push_own(c, hash_bytes(c), flags_of(c, cfg));
+                line.toks.swap_remove(k);
             }
         }
     }
@@ -237,7 +241,7 @@ mod tests {
             .map(|w| {
                 let mut out = String::new();
                 canon::canonical_word(w, &cfg.masks, &mut scratch, &mut out);
-                let (h, f) = (hash_bytes(out.as_bytes()), flags_of(&out, cfg));
+                let (h, f) = (hash_bytes(out.as_bytes()), flags_of(out.as_bytes(), cfg));
                 (out, h, f)
             })
             .collect()
@@ -246,7 +250,7 @@ mod tests {
     fn tokens(t: &mut Tokenizer, content: &str, cfg: &MinerConfig) -> Vec<(String, u64, u8)> {
         let mut line = Line::default();
         t.tokenize(content, cfg, &mut line);
-        (0..line.len()).map(|i| (line.word(i).to_string(), line.toks[i].hash, line.toks[i].flags)).collect()
+        (0..line.len()).map(|i| (line.word(content, i).to_string(), line.toks[i].hash, line.toks[i].flags)).collect()
     }
 
     proptest! {
