@@ -200,8 +200,7 @@ fn general_word(w: &str, masks: &MaskConfig, s: &mut Scratch, out: &mut String) 
 }
 
 /// The common case in one pass: a word without `/` or `<` (no path rule, no variables
-/// already in it), not long enough to hold a UUID and with fewer than two `-._` (no host
-/// name). Then the masks and Loghub's corrections reduce to: a piece (between delimiters)
+/// already in it), not long enough to hold a UUID and without a host name. Then the masks and Loghub's corrections reduce to: a piece (between delimiters)
 /// is `<*>` when a mask takes it, it is a default string or it is all digits; and DV and
 /// CV reduce to merging each run of `<*>` joined by nothing or single dots. Returns false
 /// (writing nothing) for any other word.
@@ -214,7 +213,7 @@ fn simple_word(w: &str, masks: &MaskConfig, out: &mut String) -> bool {
         }
         seps += usize::from(matches!(c, b'-' | b'.' | b'_'));
     }
-    if (masks.uuid && b.len() >= 36 && w.contains('-')) || (masks.hostnames && seps >= 2) {
+    if (masks.uuid && b.len() >= 36 && w.contains('-')) || (masks.hostnames && seps >= 2 && has_compound_segment(w)) {
         return false;
     }
     // Where the last `<*>` written ends in `out`.
@@ -424,6 +423,13 @@ fn mask_hostnames(w: &str, out: &mut String) {
             out.push_str(seg);
         }
     });
+}
+
+/// Whether host-name masking changes `w`.
+fn has_compound_segment(w: &str) -> bool {
+    let mut found = false;
+    for_segments(w, |seg, is_delim| found |= !is_delim && is_compound_name(seg));
+    found
 }
 
 fn for_segments<'a>(s: &'a str, f: impl FnMut(&'a str, bool)) {
