@@ -13,6 +13,7 @@
 //! identifiers with digits, host names, quantities).
 
 use super::config::MaskConfig;
+use super::hash::tail_le;
 
 pub const WILDCARD: &str = "<*>";
 
@@ -104,7 +105,31 @@ pub(crate) fn has_wild(s: &str) -> bool {
     find_wild(s.as_bytes(), 0).is_some()
 }
 
-const DEFAULT_STRINGS: [&str; 5] = ["true", "false", "null", "root", "admin"];
+/// The bytes of a word of at most 8 bytes, each or-ed with 0x20, packed little-endian. For a
+/// name of lowercase letters, `pack_lower(w) == pack_lower(name)` exactly when `w` equals the
+/// name ignoring ASCII case (only `c` and its uppercase give `c` when or-ed with 0x20, and no
+/// byte gives 0, so lengths agree too): one compare instead of a loop per name.
+const fn pack_lower(b: &[u8]) -> u64 {
+    let mut k = 0u64;
+    let mut i = 0;
+    while i < b.len() && i < 8 {
+        k |= ((b[i] | 0x20) as u64) << (8 * i);
+        i += 1;
+    }
+    k
+}
+
+const fn packed<const N: usize>(names: [&str; N]) -> [u64; N] {
+    let mut out = [0u64; N];
+    let mut i = 0;
+    while i < N {
+        out[i] = pack_lower(names[i].as_bytes());
+        i += 1;
+    }
+    out
+}
+
+const DEFAULT_STRINGS: [u64; 5] = packed(["true", "false", "null", "root", "admin"]);
 
 /// Split `s` at single-byte delimiters, keeping them: `f(piece, is_delimiter)`.
 pub(crate) fn for_pieces<'a>(s: &'a str, delim: &[bool; 256], mut f: impl FnMut(&'a str, bool)) {
@@ -125,7 +150,18 @@ pub(crate) fn for_pieces<'a>(s: &'a str, delim: &[bool; 256], mut f: impl FnMut(
 }
 
 fn is_default_string(p: &str) -> bool {
-    (p.len() == 4 || p.len() == 5) && DEFAULT_STRINGS.iter().any(|d| p.eq_ignore_ascii_case(d))
+    is_default_bytes(p.as_bytes())
+}
+
+fn is_default_bytes(p: &[u8]) -> bool {
+    (p.len() == 4 || p.len() == 5) && DEFAULT_STRINGS.contains(&pack_lower_short(p))
+}
+
+/// [`pack_lower`] of a word of 1 to 8 bytes, with whole-word loads.
+#[inline]
+fn pack_lower_short(b: &[u8]) -> u64 {
+    let n = b.len();
+    tail_le(b, n) | (0x2020_2020_2020_2020 >> (8 * (8 - n)))
 }
 
 /// Whether the canonical form of `w` may differ from `w` (false: it certainly equals `w`).
@@ -145,9 +181,18 @@ pub(crate) fn needs_work_cls(w: &str, cls: u16) -> bool {
     if cls & ALPHA == 0 {
         return false;
     }
-    let mut found = false;
-    for_pieces(w, &TOKEN_DELIM, |p, d| found |= !d && is_default_string(p));
-    found
+    // A piece (between delimiters) that is a default string.
+    let b = w.as_bytes();
+    let mut start = 0;
+    for i in 0..=b.len() {
+        if i == b.len() || TOKEN_DELIM[b[i] as usize] {
+            if is_default_bytes(&b[start..i]) {
+                return true;
+            }
+            start = i + 1;
+        }
+    }
+    false
 }
 
 /// Scratch buffers of the canonicaliser (kept by the tokenizer, so no allocation per word).
@@ -436,14 +481,23 @@ fn for_segments<'a>(s: &'a str, f: impl FnMut(&'a str, bool)) {
     for_pieces(s, &SEGMENT_DELIM, f);
 }
 
+/// 3 or more non-empty parts between `-._`, one all digits, and a letter somewhere.
 fn is_compound_name(seg: &str) -> bool {
-    let mut parts = 0;
-    let mut numeric = false;
-    let mut alpha = false;
-    for part in seg.split(['-', '.', '_']).filter(|p| !p.is_empty()) {
-        parts += 1;
-        numeric |= part.bytes().all(|c| c.is_ascii_digit());
-        alpha |= part.bytes().any(|c| c.is_ascii_alphabetic());
+    let (mut parts, mut numeric, mut alpha) = (0, false, false);
+    // Length of the current part and whether it is all digits so far.
+    let (mut len, mut digits) = (0, true);
+    for &c in seg.as_bytes().iter().chain([b'.'].iter()) {
+        if matches!(c, b'-' | b'.' | b'_') {
+            if len > 0 {
+                parts += 1;
+                numeric |= digits;
+            }
+            (len, digits) = (0, true);
+        } else {
+            len += 1;
+            digits &= c.is_ascii_digit();
+            alpha |= c.is_ascii_alphabetic();
+        }
     }
     parts >= 3 && numeric && alpha
 }
@@ -490,15 +544,18 @@ pub(crate) fn core(w: &str) -> (usize, usize) {
     (s, e)
 }
 
-const MONTHS: [&str; 13] = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec"];
-const DAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+const MONTHS: [u64; 13] = packed(["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec"]);
+const DAYS: [u64; 7] = packed(["mon", "tue", "wed", "thu", "fri", "sat", "sun"]);
 
 pub(crate) fn is_month(w: &str) -> bool {
-    w.len() <= 4 && MONTHS.iter().any(|m| w.eq_ignore_ascii_case(m))
+    (3..=4).contains(&w.len()) && MONTHS.contains(&pack_lower_short(w.as_bytes()))
 }
 
 pub(crate) fn is_month_or_day(w: &str) -> bool {
-    (3..=4).contains(&w.len()) && (is_month(w) || DAYS.iter().any(|m| w.eq_ignore_ascii_case(m)))
+    (3..=4).contains(&w.len()) && {
+        let k = pack_lower_short(w.as_bytes());
+        MONTHS.contains(&k) || DAYS.contains(&k)
+    }
 }
 
 /// Quantity units: a unit word right after a variable is part of the variable when
@@ -566,6 +623,26 @@ mod tests {
                 slow.push_str(&w);
             }
             prop_assert_eq!(fast, slow);
+        }
+    }
+
+    /// The reference definitions the packed and one-pass checks replace.
+    fn compound_reference(seg: &str) -> bool {
+        let parts: Vec<&str> = seg.split(['-', '.', '_']).filter(|p| !p.is_empty()).collect();
+        parts.len() >= 3 && parts.iter().any(|p| p.bytes().all(|c| c.is_ascii_digit())) && parts.iter().any(|p| p.bytes().any(|c| c.is_ascii_alphabetic()))
+    }
+
+    proptest! {
+        #[test]
+        fn packed_checks_equal_their_definitions(w in "[a-zA-Z0-9@`_. -]{0,12}", name in 0usize..25) {
+            let names = ["true", "false", "null", "root", "admin", "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec", "mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+            // Often the name itself, in some case.
+            let w = if w.len() % 2 == 0 { w } else { names[name].chars().zip(w.chars().chain(std::iter::repeat('a'))).map(|(c, r)| if r.is_ascii_uppercase() { c.to_ascii_uppercase() } else { c }).collect() };
+            let any = |set: &[&str]| set.iter().any(|n| w.eq_ignore_ascii_case(n));
+            prop_assert_eq!(is_default_string(&w), any(&names[..5]));
+            prop_assert_eq!(is_month(&w), any(&names[5..18]));
+            prop_assert_eq!(is_month_or_day(&w), any(&names[5..]));
+            prop_assert_eq!(is_compound_name(&w), compound_reference(&w));
         }
     }
 

@@ -195,7 +195,8 @@ impl Tokenizer {
                 continue;
             }
             let raw = &content[s..e];
-            let (cs, ce) = canon::core(raw);
+            // Brackets and punctuation are token delimiters: without any, the core is the word.
+            let (cs, ce) = if cls & canon::TDELIM == 0 { (0, raw.len()) } else { canon::core(raw) };
             if !canon::is_month_or_day(&raw[cs..ce]) {
                 continue;
             }
