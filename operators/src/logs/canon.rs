@@ -166,23 +166,23 @@ fn pack_lower_short(b: &[u8]) -> u64 {
 
 /// Whether the canonical form of `w` may differ from `w` (false: it certainly equals `w`).
 pub(crate) fn needs_work(w: &str) -> bool {
-    needs_work_cls(w, classes(w.as_bytes()))
+    needs_work_cls(w.as_bytes(), classes(w.as_bytes()))
 }
 
 /// [`needs_work`] given the word's byte classes.
 #[inline]
-pub(crate) fn needs_work_cls(w: &str, cls: u16) -> bool {
+pub(crate) fn needs_work_cls(w: &[u8], cls: u16) -> bool {
     if cls & (DIG | LT | SLASH) != 0 || (cls & DASH != 0 && w.len() >= 36) {
         return true;
     }
     if cls & TDELIM == 0 {
-        return is_default_string(w);
+        return is_default_bytes(w);
     }
     if cls & ALPHA == 0 {
         return false;
     }
     // A piece (between delimiters) that is a default string.
-    let b = w.as_bytes();
+    let b = w;
     let mut start = 0;
     for i in 0..=b.len() {
         if i == b.len() || TOKEN_DELIM[b[i] as usize] {
@@ -530,9 +530,8 @@ pub(crate) fn word_shape(b: &[u8]) -> Shape {
 }
 
 /// The part of a word without surrounding brackets and punctuation.
-pub(crate) fn core(w: &str) -> (usize, usize) {
+pub(crate) fn core(b: &[u8]) -> (usize, usize) {
     const P: [bool; 256] = class(b"()[]{},;:.");
-    let b = w.as_bytes();
     let mut s = 0;
     let mut e = b.len();
     while s < e && P[b[s] as usize] {
@@ -547,13 +546,13 @@ pub(crate) fn core(w: &str) -> (usize, usize) {
 const MONTHS: [u64; 13] = packed(["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec"]);
 const DAYS: [u64; 7] = packed(["mon", "tue", "wed", "thu", "fri", "sat", "sun"]);
 
-pub(crate) fn is_month(w: &str) -> bool {
-    (3..=4).contains(&w.len()) && MONTHS.contains(&pack_lower_short(w.as_bytes()))
+pub(crate) fn is_month(w: &[u8]) -> bool {
+    (3..=4).contains(&w.len()) && MONTHS.contains(&pack_lower_short(w))
 }
 
-pub(crate) fn is_month_or_day(w: &str) -> bool {
+pub(crate) fn is_month_or_day(w: &[u8]) -> bool {
     (3..=4).contains(&w.len()) && {
-        let k = pack_lower_short(w.as_bytes());
+        let k = pack_lower_short(w);
         MONTHS.contains(&k) || DAYS.contains(&k)
     }
 }
@@ -640,8 +639,8 @@ mod tests {
             let w = if w.len() % 2 == 0 { w } else { names[name].chars().zip(w.chars().chain(std::iter::repeat('a'))).map(|(c, r)| if r.is_ascii_uppercase() { c.to_ascii_uppercase() } else { c }).collect() };
             let any = |set: &[&str]| set.iter().any(|n| w.eq_ignore_ascii_case(n));
             prop_assert_eq!(is_default_string(&w), any(&names[..5]));
-            prop_assert_eq!(is_month(&w), any(&names[5..18]));
-            prop_assert_eq!(is_month_or_day(&w), any(&names[5..]));
+            prop_assert_eq!(is_month(w.as_bytes()), any(&names[5..18]));
+            prop_assert_eq!(is_month_or_day(w.as_bytes()), any(&names[5..]));
             prop_assert_eq!(is_compound_name(&w), compound_reference(&w));
         }
     }

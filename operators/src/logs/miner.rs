@@ -545,7 +545,7 @@ fn skeleton(tokens: &[Box<str>], cfg: &MinerConfig) -> Option<u64> {
             after_var = true;
             continue;
         }
-        let (s, e) = canon::core(t);
+        let (s, e) = canon::core(t.as_bytes());
         if after_var && canon::is_unit(&t[s..e]) {
             after_var = false;
             continue;

@@ -59,14 +59,16 @@ impl Line {
 /// A word of the line as found by the scan.
 #[derive(Debug, Clone, Copy)]
 struct RawWord {
-    start: usize,
-    end: usize,
+    start: u32,
+    end: u32,
+    /// Its word-cache key, when it needs masking.
+    key: u64,
     /// The byte classes it holds.
     cls: u16,
     /// It needs masking (it may differ from its canonical form).
     work: bool,
-    /// Its word-cache key, when it needs masking.
-    key: u64,
+    /// Its core is a month or day name (see [`Tokenizer::mask_dates`]).
+    date: bool,
 }
 
 #[derive(Debug, Default)]
@@ -110,6 +112,7 @@ impl Tokenizer {
         self.raw.clear();
         let b = content.as_bytes();
         let mut forced = false;
+        let mut dates = false;
         let mut i = 0;
         while i < b.len() {
             while i < b.len() && canon::SPACE[b[i] as usize] {
@@ -126,7 +129,7 @@ impl Tokenizer {
                     e -= 1;
                 }
                 forced = b[s..e].iter().any(|&c| canon::SPACE[c as usize]);
-                self.push_raw(content, s, e, canon::classes(&b[s..e]));
+                dates |= self.push_raw(b, s, e, canon::classes(&b[s..e]), cfg);
                 break;
             }
             let mut cls = 0u16;
@@ -138,7 +141,7 @@ impl Tokenizer {
                 cls |= c;
                 i += 1;
             }
-            self.push_raw(content, s, i, cls);
+            dates |= self.push_raw(b, s, i, cls, cfg);
         }
         for k in 0..self.raw.len() {
             let w = self.raw[k];
@@ -146,69 +149,78 @@ impl Tokenizer {
                 let w = WILDCARD.as_bytes();
                 line.push_own(w, hash_bytes(w), flags_of(w, cfg));
             } else {
-                self.push_word(&content[w.start..w.end], w, cfg, line);
+                self.push_word(content, w, cfg, line);
             }
         }
-        if cfg.masks.dates {
+        if dates {
             self.mask_dates(content, cfg, line);
         }
     }
 
-    fn push_raw(&mut self, content: &str, start: usize, end: usize, cls: u16) {
-        let w = &content[start..end];
-        let (work, key) = if canon::needs_work_cls(w, cls) { (true, self.cache.probe(w)) } else { (false, 0) };
-        self.raw.push(RawWord { start, end, cls, work, key });
+    /// Record a word found by the scan; true if it may be a month or day name to mask.
+    fn push_raw(&mut self, b: &[u8], start: usize, end: usize, cls: u16, cfg: &MinerConfig) -> bool {
+        let w = &b[start..end];
+        let work = canon::needs_work_cls(w, cls);
+        let key = if work { self.cache.probe(w) } else { 0 };
+        // A month or day name with brackets or punctuation around it: letters, no digit or
+        // other variable mark, at most ten bytes.
+        let date = cfg.masks.dates && w.len() <= 10 && cls & canon::ALPHA != 0 && cls & (canon::DIG | canon::LT | canon::SLASH | canon::DASH) == 0 && {
+            // Brackets and punctuation are token delimiters: without any, the core is the word.
+            let (cs, ce) = if cls & canon::TDELIM == 0 { (0, w.len()) } else { canon::core(w) };
+            canon::is_month_or_day(&w[cs..ce])
+        };
+        self.raw.push(RawWord { start: start as u32, end: end as u32, key, cls, work, date });
+        date
     }
 
-    fn push_word(&mut self, w: &str, raw: RawWord, cfg: &MinerConfig, line: &mut Line) {
+    fn push_word(&mut self, content: &str, raw: RawWord, cfg: &MinerConfig, line: &mut Line) {
+        let (s, e) = (raw.start as usize, raw.end as usize);
+        let b = &content.as_bytes()[s..e];
         if raw.work {
-            if let Some(hit) = self.cache.get(w, raw.key) {
+            if let Some(hit) = self.cache.get(b, raw.key) {
                 line.push_own(hit.canon, hit.hash, hit.flags);
                 return;
             }
+            // Words end at ASCII whitespace or the ends of the line: char boundaries.
+            let w = content.get(s..e).unwrap_or_default();
             self.canon.clear();
             canon::masked_word(w, &cfg.masks, &mut self.scratch, &mut self.canon);
             let c = self.canon.as_bytes();
             let (hash, flags) = (hash_bytes(c), flags_of(c, cfg));
-            self.cache.put(w, raw.key, c, hash, flags);
+            self.cache.put(b, raw.key, c, hash, flags);
             line.push_own(c, hash, flags);
             return;
         }
         // Unchanged: no `<`, no digit, so it is neither a variable nor routes as one unless
         // it is a dotted name. It stays where it is in the content.
-        let b = w.as_bytes();
         let dotted = cfg.masks.dotted_names_route_as_variables && raw.cls & canon::DOT != 0 && b.last() != Some(&b'.') && {
             b.iter().filter(|&&c| c == b'.').count() >= 2
         };
         let flags = if dotted { ROUTE_WILD } else { 0 };
-        line.toks.push(Tok { start: raw.start as u32, end: raw.end as u32, hash: hash_bytes(b), flags, own: false });
+        line.toks.push(Tok { start: raw.start, end: raw.end, hash: hash_bytes(b), flags, own: false });
     }
 
     /// Month and weekday names next to another part of a timestamp are variables.
     fn mask_dates(&mut self, content: &str, cfg: &MinerConfig, line: &mut Line) {
         let n = self.raw.len();
+        let b = content.as_bytes();
         for k in 0..n {
-            let RawWord { start: s, end: e, cls, .. } = self.raw[k];
-            // A month or day name with brackets or punctuation around it: letters, no
-            // digit or other variable mark, at most ten bytes.
-            if e - s > 10 || cls & canon::ALPHA == 0 || cls & (canon::DIG | canon::LT | canon::SLASH | canon::DASH) != 0 {
+            let RawWord { start: s, end: e, date, .. } = self.raw[k];
+            if !date {
                 continue;
             }
-            let raw = &content[s..e];
-            // Brackets and punctuation are token delimiters: without any, the core is the word.
-            let (cs, ce) = if cls & canon::TDELIM == 0 { (0, raw.len()) } else { canon::core(raw) };
-            if !canon::is_month_or_day(&raw[cs..ce]) {
-                continue;
-            }
+            let (s, e) = (s as usize, e as usize);
             let next_is_month = k + 1 < n && {
                 let RawWord { start: ns, end: ne, .. } = self.raw[k + 1];
-                let next = &content[ns..ne];
+                let next = &b[ns as usize..ne as usize];
                 let (a, z) = canon::core(next);
                 canon::is_month(&next[a..z])
             };
             let var_only = |j: usize| line.toks[j].flags & VAR_ONLY != 0;
             let var_neighbour = (k > 0 && var_only(k - 1)) || (k + 1 < n && var_only(k + 1));
             if var_neighbour || next_is_month {
+                let raw = content.get(s..e).unwrap_or_default();
+                let (cs, ce) = canon::core(raw.as_bytes());
                 self.word.clear();
                 self.word.push_str(&raw[..cs]);
                 self.word.push_str(WILDCARD);
