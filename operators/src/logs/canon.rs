@@ -178,21 +178,13 @@ pub(crate) fn needs_work_cls(w: &[u8], cls: u16) -> bool {
     if cls & TDELIM == 0 {
         return is_default_bytes(w);
     }
-    if cls & ALPHA == 0 {
-        return false;
-    }
-    // A piece (between delimiters) that is a default string.
-    let b = w;
-    let mut start = 0;
-    for i in 0..=b.len() {
-        if i == b.len() || TOKEN_DELIM[b[i] as usize] {
-            if is_default_bytes(&b[start..i]) {
-                return true;
-            }
-            start = i + 1;
-        }
-    }
-    false
+    cls & ALPHA != 0 && w.len() >= 4 && has_default_piece(w)
+}
+
+/// A piece (between delimiters) of `w` is a default string.
+#[inline(never)]
+fn has_default_piece(w: &[u8]) -> bool {
+    w.split(|&c| TOKEN_DELIM[c as usize]).any(is_default_bytes)
 }
 
 /// Scratch buffers of the canonicaliser (kept by the tokenizer, so no allocation per word).

@@ -25,7 +25,7 @@ pub fn hash_bytes(bytes: &[u8]) -> u64 {
 /// The last `n` (1 to 8; all of `b` when it is shorter than 8) bytes of `b` as a little-endian integer, zero-padded — read with
 /// whole-word loads instead of a copy into a buffer, whose partial stores the CPU cannot
 /// forward to the load that follows.
-#[inline]
+#[inline(always)]
 pub(crate) fn tail_le(b: &[u8], n: usize) -> u64 {
     let len = b.len();
     if len >= 8 {
