@@ -45,6 +45,8 @@ pub(crate) const SLASH: u16 = 16;
 pub(crate) const DASH: u16 = 32;
 pub(crate) const TDELIM: u16 = 64;
 pub(crate) const DOT: u16 = 128;
+/// Not a space, digit, letter or token delimiter (`<`, `/`, `_`, `*`, non-ASCII, ...).
+pub(crate) const OTHER: u16 = 256;
 
 pub(crate) const CLASS: [u16; 256] = {
     let mut t = [0u16; 256];
@@ -75,6 +77,9 @@ pub(crate) const CLASS: [u16; 256] = {
         }
         if b == b'.' {
             v |= DOT;
+        }
+        if !SPACE[c] && !b.is_ascii_alphanumeric() && !TOKEN_DELIM[c] {
+            v |= OTHER;
         }
         t[c] = v;
         c += 1;
@@ -187,6 +192,12 @@ fn has_default_piece(w: &[u8]) -> bool {
     w.split(|&c| TOKEN_DELIM[c as usize]).any(is_default_bytes)
 }
 
+/// Byte classes of a word that [`numeric_word`] takes.
+#[inline]
+pub(crate) fn is_numeric_cls(cls: u16) -> bool {
+    cls & DIG != 0 && cls & (ALPHA | OTHER | SP) == 0
+}
+
 /// Scratch buffers of the canonicaliser (kept by the tokenizer, so no allocation per word).
 #[derive(Debug, Default)]
 pub(crate) struct Scratch {
@@ -278,8 +289,9 @@ fn simple_word(w: &str, masks: &MaskConfig, out: &mut String) -> bool {
 
 /// Words made of digit runs and delimiters only (`42`, `10.0.0.1:80`, `07:07:00`, `(12)`):
 /// each run is `<*>`, then DV and CV as in [`correct_into`]. Returns false (writing nothing)
-/// for any other word.
-fn numeric_word(w: &str, out: &mut String) -> bool {
+/// for any other word. A word is one of these exactly when its byte classes hold a digit
+/// and no letter and no [`OTHER`] byte (see [`is_numeric_cls`]).
+pub(crate) fn numeric_word(w: &str, out: &mut String) -> bool {
     let b = w.as_bytes();
     if !b.iter().all(|&c| c.is_ascii_digit() || (TOKEN_DELIM[c as usize] && c != b'<')) {
         return false;
@@ -634,6 +646,17 @@ mod tests {
             prop_assert_eq!(is_month(w.as_bytes()), any(&names[5..18]));
             prop_assert_eq!(is_month_or_day(w.as_bytes()), any(&names[5..]));
             prop_assert_eq!(is_compound_name(&w), compound_reference(&w));
+        }
+    }
+
+    proptest! {
+        /// The scan's byte classes pick out exactly the words with a digit the numeric
+        /// shortcut takes (the others do not need masking).
+        #[test]
+        fn numeric_classes_are_numeric_words(a in "[0-9a-z.:,;()#=/<*_é-]{0,6}", b in "[0-9.:,;()#=/<*_é-]{0,6}") {
+            let w = format!("{a}5{b}");
+            let mut out = String::new();
+            prop_assert_eq!(is_numeric_cls(classes(w.as_bytes())), numeric_word(&w, &mut out));
         }
     }
 

@@ -67,6 +67,9 @@ struct RawWord {
     cls: u16,
     /// It needs masking (it may differ from its canonical form).
     work: bool,
+    /// It is made of digits and delimiters: masked directly, without the cache (as cheap as
+    /// a lookup, and it leaves the cache's slots to words that are costly to mask).
+    numeric: bool,
     /// Its core is a month or day name (see [`Tokenizer::mask_dates`]).
     date: bool,
 }
@@ -160,8 +163,9 @@ impl Tokenizer {
     /// Record a word found by the scan; true if it may be a month or day name to mask.
     fn push_raw(&mut self, b: &[u8], start: usize, end: usize, cls: u16, cfg: &MinerConfig) -> bool {
         let w = &b[start..end];
-        let work = canon::needs_work_cls(w, cls);
-        let key = if work { self.cache.probe(w) } else { 0 };
+        let numeric = canon::is_numeric_cls(cls);
+        let work = numeric || canon::needs_work_cls(w, cls);
+        let key = if work && !numeric { self.cache.probe(w) } else { 0 };
         // A month or day name with brackets or punctuation around it: letters, no digit or
         // other variable mark, at most ten bytes.
         let date = cfg.masks.dates && w.len() <= 10 && cls & canon::ALPHA != 0 && cls & (canon::DIG | canon::LT | canon::SLASH | canon::DASH) == 0 && {
@@ -169,13 +173,22 @@ impl Tokenizer {
             let (cs, ce) = if cls & canon::TDELIM == 0 { (0, w.len()) } else { canon::core(w) };
             canon::is_month_or_day(&w[cs..ce])
         };
-        self.raw.push(RawWord { start: start as u32, end: end as u32, key, cls, work, date });
+        self.raw.push(RawWord { start: start as u32, end: end as u32, key, cls, work, numeric, date });
         date
     }
 
     fn push_word(&mut self, content: &str, raw: RawWord, cfg: &MinerConfig, line: &mut Line) {
         let (s, e) = (raw.start as usize, raw.end as usize);
         let b = &content.as_bytes()[s..e];
+        if raw.numeric {
+            self.canon.clear();
+            canon::numeric_word(content.get(s..e).unwrap_or_default(), &mut self.canon);
+            let c = self.canon.as_bytes();
+            // Only `<*>` and delimiters: a variable, routed as one.
+            let flags = VAR_ONLY | ROUTE_WILD | if c == WILDCARD.as_bytes() { WILD } else { 0 };
+            line.push_own(c, hash_bytes(c), flags);
+            return;
+        }
         if raw.work {
             if let Some(hit) = self.cache.get(b, raw.key) {
                 line.push_own(hit.canon, hit.hash, hit.flags);
@@ -243,7 +256,7 @@ mod tests {
     const WORDS: &[&str] = &[
         "Receiving", "block", "blk_-1608999687919862906", "10.251.42.84:50010", "/10.251.42.84:50010", "src:", "size=1234", "user=root",
         "java.io.IOException:", "org.apache.hadoop", "(12)", "0x1F2e", "deadbeef99", "123e4567-e89b-12d3-a456-426614174000", "Jun", "Mon",
-        "07:07:00", "<*>", "a<*>b", "5ms", "<=10", "job_1445144423722_0020", "node-12.rack-3.example", "true", "[main]", "", "-", "é42",
+        "07:07:00", "42", "1.2", "-7,", "9##9", "<*>", "a<*>b", "5ms", "<=10", "job_1445144423722_0020", "node-12.rack-3.example", "true", "[main]", "", "-", "é42",
     ];
 
     fn reference(content: &str, cfg: &MinerConfig) -> Vec<(String, u64, u8)> {
