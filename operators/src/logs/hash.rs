@@ -7,6 +7,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 const K: u64 = 0x9E37_79B9_7F4A_7C15;
 
 /// Hash of a byte string (8 bytes at a time, then a full avalanche).
+#[inline]
 pub fn hash_bytes(bytes: &[u8]) -> u64 {
     let mut h = (bytes.len() as u64).wrapping_mul(K) ^ 0x243F_6A88_85A3_08D3;
     let mut chunks = bytes.chunks_exact(8);

@@ -182,7 +182,7 @@ impl Tokenizer {
         let b = &content.as_bytes()[s..e];
         if raw.numeric {
             self.canon.clear();
-            canon::numeric_word(content.get(s..e).unwrap_or_default(), &mut self.canon);
+            canon::numeric_known(b, &mut self.canon);
             let c = self.canon.as_bytes();
             // Only `<*>` and delimiters: a variable, routed as one.
             let flags = VAR_ONLY | ROUTE_WILD | if c == WILDCARD.as_bytes() { WILD } else { 0 };
