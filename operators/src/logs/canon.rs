@@ -233,7 +233,8 @@ fn general_word(w: &str, masks: &MaskConfig, s: &mut Scratch, out: &mut String) 
         mask_uuids(a, b);
         std::mem::swap(a, b);
     }
-    if masks.hostnames && has_digit && w.bytes().filter(|c| matches!(c, b'-' | b'.' | b'_')).count() >= 2 {
+    // (Host-name masking changes nothing without a compound segment: no copy then.)
+    if masks.hostnames && has_digit && w.bytes().filter(|c| matches!(c, b'-' | b'.' | b'_')).count() >= 2 && has_compound_segment(a) {
         b.clear();
         mask_hostnames(a, b);
         std::mem::swap(a, b);
@@ -360,7 +361,15 @@ fn collapse(s: &mut String, sep: &[u8]) {
     let is_pat = |b: &[u8], i: usize| b.len() >= i + pat_len && &b[i..i + 3] == b"<*>" && &b[i + 3..i + 3 + sep.len()] == sep && &b[i + 3 + sep.len()..i + pat_len] == b"<*>";
     loop {
         let b = s.as_bytes();
-        let Some(first) = (0..b.len()).find(|&i| is_pat(b, i)) else { return };
+        // A pattern starts with `<*>`: look only where one does.
+        let mut from = 0;
+        let first = loop {
+            match find_wild(b, from) {
+                Some(i) if is_pat(b, i) => break i,
+                Some(i) => from = i + 1,
+                None => return,
+            }
+        };
         // One left-to-right pass of non-overlapping replacements (as `str::replace` does).
         let mut out = Vec::with_capacity(b.len());
         out.extend_from_slice(&b[..first]);

@@ -161,6 +161,7 @@ impl Tokenizer {
     }
 
     /// Record a word found by the scan; true if it may be a month or day name to mask.
+    #[inline(always)]
     fn push_raw(&mut self, b: &[u8], start: usize, end: usize, cls: u16, cfg: &MinerConfig) -> bool {
         let w = &b[start..end];
         let numeric = canon::is_numeric_cls(cls);
