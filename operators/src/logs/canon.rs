@@ -488,11 +488,19 @@ fn mask_hostnames(w: &str, out: &mut String) {
     });
 }
 
-/// Whether host-name masking changes `w`.
+/// Whether host-name masking changes `w` (one pass, no splitting).
 fn has_compound_segment(w: &str) -> bool {
-    let mut found = false;
-    for_segments(w, |seg, is_delim| found |= !is_delim && is_compound_name(seg));
-    found
+    let mut p = Parts::default();
+    for &c in w.as_bytes() {
+        if SEGMENT_DELIM[c as usize] {
+            if std::mem::take(&mut p).compound() {
+                return true;
+            }
+        } else {
+            p.byte(c);
+        }
+    }
+    p.compound()
 }
 
 fn for_segments<'a>(s: &'a str, f: impl FnMut(&'a str, bool)) {
@@ -501,23 +509,49 @@ fn for_segments<'a>(s: &'a str, f: impl FnMut(&'a str, bool)) {
 
 /// 3 or more non-empty parts between `-._`, one all digits, and a letter somewhere.
 fn is_compound_name(seg: &str) -> bool {
-    let (mut parts, mut numeric, mut alpha) = (0, false, false);
-    // Length of the current part and whether it is all digits so far.
-    let (mut len, mut digits) = (0, true);
-    for &c in seg.as_bytes().iter().chain([b'.'].iter()) {
+    let mut p = Parts::default();
+    seg.bytes().for_each(|c| p.byte(c));
+    p.compound()
+}
+
+/// The `-._` parts of a segment as its bytes go by.
+#[derive(Default)]
+struct Parts {
+    parts: u32,
+    numeric: bool,
+    alpha: bool,
+    /// Length of the current part, and whether it is all digits so far.
+    len: u32,
+    digits: bool,
+}
+
+impl Parts {
+    fn byte(&mut self, c: u8) {
         if matches!(c, b'-' | b'.' | b'_') {
-            if len > 0 {
-                parts += 1;
-                numeric |= digits;
-            }
-            (len, digits) = (0, true);
-        } else {
-            len += 1;
-            digits &= c.is_ascii_digit();
-            alpha |= c.is_ascii_alphabetic();
+            self.end_part();
+            return;
         }
+        if self.len == 0 {
+            self.digits = true;
+        }
+        self.len += 1;
+        self.digits &= c.is_ascii_digit();
+        self.alpha |= c.is_ascii_alphabetic();
     }
-    parts >= 3 && numeric && alpha
+
+    fn end_part(&mut self) {
+        if self.len > 0 {
+            self.parts += 1;
+            self.numeric |= self.digits;
+        }
+        self.len = 0;
+    }
+
+    /// The segment is a compound name.
+    fn compound(mut self) -> bool {
+        self.end_part();
+        self.parts >= 3 && self.numeric && self.alpha
+    }
 }
 
 /// What the tree and the skeleton need to know about a canonical word, in one pass.
@@ -565,11 +599,11 @@ const MONTHS: [u64; 13] = packed(["jan", "feb", "mar", "apr", "may", "jun", "jul
 const DAYS: [u64; 7] = packed(["mon", "tue", "wed", "thu", "fri", "sat", "sun"]);
 
 pub(crate) fn is_month(w: &[u8]) -> bool {
-    (3..=4).contains(&w.len()) && MONTHS.contains(&pack_lower_short(w))
+    matches!(w.len(), 3 | 4) && MONTHS.contains(&pack_lower_short(w))
 }
 
 pub(crate) fn is_month_or_day(w: &[u8]) -> bool {
-    (3..=4).contains(&w.len()) && {
+    matches!(w.len(), 3 | 4) && {
         let k = pack_lower_short(w);
         MONTHS.contains(&k) || DAYS.contains(&k)
     }
@@ -651,7 +685,7 @@ mod tests {
 
     proptest! {
         #[test]
-        fn packed_checks_equal_their_definitions(w in "[a-zA-Z0-9@`_. -]{0,12}", name in 0usize..25) {
+        fn packed_checks_equal_their_definitions(w in "[a-zA-Z0-9@`_. :/-]{0,12}", name in 0usize..25) {
             let names = ["true", "false", "null", "root", "admin", "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec", "mon", "tue", "wed", "thu", "fri", "sat", "sun"];
             // Often the name itself, in some case.
             let w = if w.len() % 2 == 0 { w } else { names[name].chars().zip(w.chars().chain(std::iter::repeat('a'))).map(|(c, r)| if r.is_ascii_uppercase() { c.to_ascii_uppercase() } else { c }).collect() };
@@ -660,6 +694,9 @@ mod tests {
             prop_assert_eq!(is_month(w.as_bytes()), any(&names[5..18]));
             prop_assert_eq!(is_month_or_day(w.as_bytes()), any(&names[5..]));
             prop_assert_eq!(is_compound_name(&w), compound_reference(&w));
+            let mut segments = false;
+            for_segments(&w, |seg, d| segments |= !d && compound_reference(seg));
+            prop_assert_eq!(has_compound_segment(&w), segments);
         }
     }
 
