@@ -50,35 +50,43 @@ impl Line {
 
     /// Append the canonical word `w` to the buffer and push its token.
     fn push_own(&mut self, w: &[u8], hash: u64, flags: u8) {
+        self.toks.push(Tok { start: 0, end: 0, hash, flags, own: true });
+        self.set_own(self.toks.len() - 1, w, hash, flags);
+    }
+
+    /// Append the canonical word `w` to the buffer and make it the `k`th token.
+    fn set_own(&mut self, k: usize, w: &[u8], hash: u64, flags: u8) {
         let start = self.text.len() as u32;
         self.text.extend_from_slice(w);
-        self.toks.push(Tok { start, end: self.text.len() as u32, hash, flags, own: true });
+        self.toks[k] = Tok { start, end: self.text.len() as u32, hash, flags, own: true };
     }
 }
 
-/// A word of the line as found by the scan.
+/// Where a word of the line is, and whether it may be a month or day name (for the date
+/// pass).
 #[derive(Debug, Clone, Copy)]
-struct RawWord {
+struct Span {
     start: u32,
     end: u32,
-    /// Its word-cache key, when it needs masking.
-    key: u64,
-    /// The byte classes it holds.
-    cls: u16,
-    /// It needs masking (it may differ from its canonical form).
-    work: bool,
-    /// It is made of digits and delimiters: masked directly, without the cache (as cheap as
-    /// a lookup, and it leaves the cache's slots to words that are costly to mask).
-    numeric: bool,
-    /// Its core is a month or day name (see [`Tokenizer::mask_dates`]).
     date: bool,
+}
+
+/// A word that goes through the word cache, looked up once the whole line is scanned (so the
+/// loads of its slot overlap with the scan), into its token `tok`.
+#[derive(Debug, Clone, Copy)]
+struct Pending {
+    tok: u32,
+    start: u32,
+    end: u32,
+    key: u64,
 }
 
 #[derive(Debug, Default)]
 pub(crate) struct Tokenizer {
     cache: WordCache,
     scratch: Scratch,
-    raw: Vec<RawWord>,
+    spans: Vec<Span>,
+    pending: Vec<Pending>,
     word: String,
     canon: String,
 }
@@ -104,17 +112,17 @@ pub(crate) fn flags_of(w: &[u8], cfg: &MinerConfig) -> u8 {
 }
 
 impl Tokenizer {
-    /// One pass over the line finds the words and what kind of bytes each holds (and starts
-    /// loading the cache slots of the words that need masking, so those memory reads overlap
-    /// instead of stalling one after another); then a word with nothing to mask (most words)
-    /// is copied, hashed and flagged straight from its byte classes, and only the others go
-    /// through the cache or the canonicaliser.
+    /// One pass over the line finds the words and what kind of bytes each holds; a word
+    /// with nothing to mask (most words) is hashed and flagged there straight from its byte
+    /// classes, a number is masked there, and the others start loading their cache slots
+    /// and are looked up after the pass, so those memory reads overlap instead of stalling
+    /// one after another.
     pub fn tokenize(&mut self, content: &str, cfg: &MinerConfig, line: &mut Line) {
         line.text.clear();
         line.toks.clear();
-        self.raw.clear();
+        self.spans.clear();
+        self.pending.clear();
         let b = content.as_bytes();
-        let mut forced = false;
         let mut dates = false;
         let mut i = 0;
         while i < b.len() {
@@ -125,14 +133,20 @@ impl Tokenizer {
                 break;
             }
             let s = i;
-            if self.raw.len() + 1 == cfg.max_tokens {
-                // The rest of an over-long line is one variable token.
+            if line.toks.len() + 1 == cfg.max_tokens {
+                // The rest of an over-long line is one token, a variable if it holds spaces.
                 let mut e = b.len();
                 while e > s && canon::SPACE[b[e - 1] as usize] {
                     e -= 1;
                 }
-                forced = b[s..e].iter().any(|&c| canon::SPACE[c as usize]);
-                dates |= self.push_raw(b, s, e, canon::classes(&b[s..e]), cfg);
+                let (rest, cls) = (&b[s..e], canon::classes(&b[s..e]));
+                if rest.iter().any(|&c| canon::SPACE[c as usize]) {
+                    dates |= self.push_span(rest, s, e, cls, cfg);
+                    let w = WILDCARD.as_bytes();
+                    line.push_own(w, hash_bytes(w), flags_of(w, cfg));
+                } else {
+                    dates |= self.push_word(content, s, e, cls, cfg, line);
+                }
                 break;
             }
             let mut cls = 0u16;
@@ -144,29 +158,20 @@ impl Tokenizer {
                 cls |= c;
                 i += 1;
             }
-            dates |= self.push_raw(b, s, i, cls, cfg);
+            dates |= self.push_word(content, s, i, cls, cfg, line);
         }
-        for k in 0..self.raw.len() {
-            let w = self.raw[k];
-            if forced && k + 1 == self.raw.len() {
-                let w = WILDCARD.as_bytes();
-                line.push_own(w, hash_bytes(w), flags_of(w, cfg));
-            } else {
-                self.push_word(content, w, cfg, line);
-            }
+        for k in 0..self.pending.len() {
+            let p = self.pending[k];
+            self.resolve(content, p, cfg, line);
         }
         if dates {
             self.mask_dates(content, cfg, line);
         }
     }
 
-    /// Record a word found by the scan; true if it may be a month or day name to mask.
+    /// Record where a word is; true if it may be a month or day name to mask.
     #[inline(always)]
-    fn push_raw(&mut self, b: &[u8], start: usize, end: usize, cls: u16, cfg: &MinerConfig) -> bool {
-        let w = &b[start..end];
-        let numeric = canon::is_numeric_cls(cls);
-        let work = numeric || canon::needs_work_cls(w, cls);
-        let key = if work && !numeric { self.cache.probe(w) } else { 0 };
+    fn push_span(&mut self, w: &[u8], start: usize, end: usize, cls: u16, cfg: &MinerConfig) -> bool {
         // A month or day name with brackets or punctuation around it: letters, no digit or
         // other variable mark, at most ten bytes.
         let date = cfg.masks.dates && w.len() <= 10 && cls & canon::ALPHA != 0 && cls & (canon::DIG | canon::LT | canon::SLASH | canon::DASH) == 0 && {
@@ -174,58 +179,71 @@ impl Tokenizer {
             let (cs, ce) = if cls & canon::TDELIM == 0 { (0, w.len()) } else { canon::core(w) };
             canon::is_month_or_day(&w[cs..ce])
         };
-        self.raw.push(RawWord { start: start as u32, end: end as u32, key, cls, work, numeric, date });
+        self.spans.push(Span { start: start as u32, end: end as u32, date });
         date
     }
 
-    fn push_word(&mut self, content: &str, raw: RawWord, cfg: &MinerConfig, line: &mut Line) {
-        let (s, e) = (raw.start as usize, raw.end as usize);
-        let b = &content.as_bytes()[s..e];
-        if raw.numeric {
+    /// Push the token of the word at `start..end` with byte classes `cls`, or a placeholder
+    /// for it to be resolved through the cache; true if it may be a month or day name.
+    #[inline(always)]
+    fn push_word(&mut self, content: &str, start: usize, end: usize, cls: u16, cfg: &MinerConfig, line: &mut Line) -> bool {
+        let b = &content.as_bytes()[start..end];
+        let date = self.push_span(b, start, end, cls, cfg);
+        if canon::is_numeric_cls(cls) {
+            // Digits and delimiters: masked directly, without the cache (as cheap as a
+            // lookup, and it leaves the cache's slots to words that are costly to mask).
             self.canon.clear();
             canon::numeric_known(b, &mut self.canon);
             let c = self.canon.as_bytes();
             // Only `<*>` and delimiters: a variable, routed as one.
             let flags = VAR_ONLY | ROUTE_WILD | if c == WILDCARD.as_bytes() { WILD } else { 0 };
             line.push_own(c, hash_bytes(c), flags);
+        } else if canon::needs_work_cls(b, cls) {
+            let key = self.cache.probe(b);
+            self.pending.push(Pending { tok: line.toks.len() as u32, start: start as u32, end: end as u32, key });
+            line.push_own(&[], 0, 0);
+        } else {
+            // Unchanged: no `<`, no digit, so it is neither a variable nor routes as one
+            // unless it is a dotted name. It stays where it is in the content.
+            let dotted = cfg.masks.dotted_names_route_as_variables && cls & canon::DOT != 0 && b.last() != Some(&b'.') && {
+                b.iter().filter(|&&c| c == b'.').count() >= 2
+            };
+            let flags = if dotted { ROUTE_WILD } else { 0 };
+            line.toks.push(Tok { start: start as u32, end: end as u32, hash: hash_bytes(b), flags, own: false });
+        }
+        date
+    }
+
+    /// The canonical form of a word that needs masking, from the cache or the canonicaliser.
+    fn resolve(&mut self, content: &str, p: Pending, cfg: &MinerConfig, line: &mut Line) {
+        let (s, e, k) = (p.start as usize, p.end as usize, p.tok as usize);
+        let b = &content.as_bytes()[s..e];
+        if let Some(hit) = self.cache.get(b, p.key) {
+            line.set_own(k, hit.canon, hit.hash, hit.flags);
             return;
         }
-        if raw.work {
-            if let Some(hit) = self.cache.get(b, raw.key) {
-                line.push_own(hit.canon, hit.hash, hit.flags);
-                return;
-            }
-            // Words end at ASCII whitespace or the ends of the line: char boundaries.
-            let w = content.get(s..e).unwrap_or_default();
-            self.canon.clear();
-            canon::masked_word(w, &cfg.masks, &mut self.scratch, &mut self.canon);
-            let c = self.canon.as_bytes();
-            let (hash, flags) = (hash_bytes(c), flags_of(c, cfg));
-            self.cache.put(b, raw.key, c, hash, flags);
-            line.push_own(c, hash, flags);
-            return;
-        }
-        // Unchanged: no `<`, no digit, so it is neither a variable nor routes as one unless
-        // it is a dotted name. It stays where it is in the content.
-        let dotted = cfg.masks.dotted_names_route_as_variables && raw.cls & canon::DOT != 0 && b.last() != Some(&b'.') && {
-            b.iter().filter(|&&c| c == b'.').count() >= 2
-        };
-        let flags = if dotted { ROUTE_WILD } else { 0 };
-        line.toks.push(Tok { start: raw.start, end: raw.end, hash: hash_bytes(b), flags, own: false });
+        // Words end at ASCII whitespace or the ends of the line: char boundaries.
+        let w = content.get(s..e).unwrap_or_default();
+        self.canon.clear();
+        canon::masked_word(w, &cfg.masks, &mut self.scratch, &mut self.canon);
+        let c = self.canon.as_bytes();
+        let (hash, flags) = (hash_bytes(c), flags_of(c, cfg));
+        self.cache.put(b, p.key, c, hash, flags);
+        line.set_own(k, c, hash, flags);
     }
 
     /// Month and weekday names next to another part of a timestamp are variables.
     fn mask_dates(&mut self, content: &str, cfg: &MinerConfig, line: &mut Line) {
-        let n = self.raw.len();
+        let n = self.spans.len();
         let b = content.as_bytes();
         for k in 0..n {
-            let RawWord { start: s, end: e, date, .. } = self.raw[k];
+            let Span { start: s, end: e, date } = self.spans[k];
             if !date {
                 continue;
             }
             let (s, e) = (s as usize, e as usize);
             let next_is_month = k + 1 < n && {
-                let RawWord { start: ns, end: ne, .. } = self.raw[k + 1];
+                let Span { start: ns, end: ne, .. } = self.spans[k + 1];
                 let next = &b[ns as usize..ne as usize];
                 let (a, z) = canon::core(next);
                 canon::is_month(&next[a..z])
