@@ -87,7 +87,7 @@ pub(crate) struct Tokenizer {
     scratch: Scratch,
     spans: Vec<Span>,
     pending: Vec<Pending>,
-    word: String,
+    word: Vec<u8>,
     canon: String,
 }
 
@@ -251,15 +251,15 @@ impl Tokenizer {
             let var_only = |j: usize| line.toks[j].flags & VAR_ONLY != 0;
             let var_neighbour = (k > 0 && var_only(k - 1)) || (k + 1 < n && var_only(k + 1));
             if var_neighbour || next_is_month {
-                let raw = content.get(s..e).unwrap_or_default();
-                let (cs, ce) = canon::core(raw.as_bytes());
+                // The name becomes `<*>` within its brackets and punctuation, which is
+                // already its canonical form (tested in `canon`).
+                let raw = &b[s..e];
+                let (cs, ce) = canon::core(raw);
                 self.word.clear();
-                self.word.push_str(&raw[..cs]);
-                self.word.push_str(WILDCARD);
-                self.word.push_str(&raw[ce..]);
-                self.canon.clear();
-                canon::canonical_word(&self.word, &cfg.masks, &mut self.scratch, &mut self.canon);
-                let c = self.canon.as_bytes();
+                self.word.extend_from_slice(&raw[..cs]);
+                self.word.extend_from_slice(WILDCARD.as_bytes());
+                self.word.extend_from_slice(&raw[ce..]);
+                let c = &self.word;
                 line.push_own(c, hash_bytes(c), flags_of(c, cfg));
                 line.toks.swap_remove(k);
             }
