@@ -175,9 +175,14 @@ impl Tokenizer {
         // A month or day name with brackets or punctuation around it: letters, no digit or
         // other variable mark, at most ten bytes.
         let date = cfg.masks.dates && w.len() <= 10 && cls & canon::ALPHA != 0 && cls & (canon::DIG | canon::LT | canon::SLASH | canon::DASH) == 0 && {
-            // Brackets and punctuation are token delimiters: without any, the core is the word.
-            let (cs, ce) = if cls & canon::TDELIM == 0 { (0, w.len()) } else { canon::core(w) };
-            canon::is_month_or_day(&w[cs..ce])
+            // Brackets and punctuation are token delimiters: without any, the core is the word
+            // (and names are 3 or 4 letters long: most words are rejected right here).
+            if cls & canon::TDELIM == 0 {
+                matches!(w.len(), 3 | 4) && canon::is_month_or_day(w)
+            } else {
+                let (cs, ce) = canon::core(w);
+                canon::is_month_or_day(&w[cs..ce])
+            }
         };
         self.spans.push(Span { start: start as u32, end: end as u32, date });
         date
