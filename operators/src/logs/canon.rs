@@ -13,6 +13,7 @@
 //! identifiers with digits, host names, quantities).
 
 use super::config::MaskConfig;
+use super::hash::tail_le;
 
 pub const WILDCARD: &str = "<*>";
 
@@ -44,6 +45,8 @@ pub(crate) const SLASH: u16 = 16;
 pub(crate) const DASH: u16 = 32;
 pub(crate) const TDELIM: u16 = 64;
 pub(crate) const DOT: u16 = 128;
+/// Not a space, digit, letter or token delimiter (`<`, `/`, `_`, `*`, non-ASCII, ...).
+pub(crate) const OTHER: u16 = 256;
 
 pub(crate) const CLASS: [u16; 256] = {
     let mut t = [0u16; 256];
@@ -75,6 +78,9 @@ pub(crate) const CLASS: [u16; 256] = {
         if b == b'.' {
             v |= DOT;
         }
+        if !SPACE[c] && !b.is_ascii_alphanumeric() && !TOKEN_DELIM[c] {
+            v |= OTHER;
+        }
         t[c] = v;
         c += 1;
     }
@@ -104,7 +110,31 @@ pub(crate) fn has_wild(s: &str) -> bool {
     find_wild(s.as_bytes(), 0).is_some()
 }
 
-const DEFAULT_STRINGS: [&str; 5] = ["true", "false", "null", "root", "admin"];
+/// The bytes of a word of at most 8 bytes, each or-ed with 0x20, packed little-endian. For a
+/// name of lowercase letters, `pack_lower(w) == pack_lower(name)` exactly when `w` equals the
+/// name ignoring ASCII case (only `c` and its uppercase give `c` when or-ed with 0x20, and no
+/// byte gives 0, so lengths agree too): one compare instead of a loop per name.
+const fn pack_lower(b: &[u8]) -> u64 {
+    let mut k = 0u64;
+    let mut i = 0;
+    while i < b.len() && i < 8 {
+        k |= ((b[i] | 0x20) as u64) << (8 * i);
+        i += 1;
+    }
+    k
+}
+
+const fn packed<const N: usize>(names: [&str; N]) -> [u64; N] {
+    let mut out = [0u64; N];
+    let mut i = 0;
+    while i < N {
+        out[i] = pack_lower(names[i].as_bytes());
+        i += 1;
+    }
+    out
+}
+
+const DEFAULT_STRINGS: [u64; 5] = packed(["true", "false", "null", "root", "admin"]);
 
 /// Split `s` at single-byte delimiters, keeping them: `f(piece, is_delimiter)`.
 pub(crate) fn for_pieces<'a>(s: &'a str, delim: &[bool; 256], mut f: impl FnMut(&'a str, bool)) {
@@ -125,29 +155,48 @@ pub(crate) fn for_pieces<'a>(s: &'a str, delim: &[bool; 256], mut f: impl FnMut(
 }
 
 fn is_default_string(p: &str) -> bool {
-    (p.len() == 4 || p.len() == 5) && DEFAULT_STRINGS.iter().any(|d| p.eq_ignore_ascii_case(d))
+    is_default_bytes(p.as_bytes())
+}
+
+fn is_default_bytes(p: &[u8]) -> bool {
+    (p.len() == 4 || p.len() == 5) && DEFAULT_STRINGS.contains(&pack_lower_short(p))
+}
+
+/// [`pack_lower`] of a word of 1 to 8 bytes, with whole-word loads.
+#[inline]
+fn pack_lower_short(b: &[u8]) -> u64 {
+    let n = b.len();
+    tail_le(b, n) | (0x2020_2020_2020_2020 >> (8 * (8 - n)))
 }
 
 /// Whether the canonical form of `w` may differ from `w` (false: it certainly equals `w`).
+#[cfg(test)]
 pub(crate) fn needs_work(w: &str) -> bool {
-    needs_work_cls(w, classes(w.as_bytes()))
+    needs_work_cls(w.as_bytes(), classes(w.as_bytes()))
 }
 
 /// [`needs_work`] given the word's byte classes.
 #[inline]
-pub(crate) fn needs_work_cls(w: &str, cls: u16) -> bool {
+pub(crate) fn needs_work_cls(w: &[u8], cls: u16) -> bool {
     if cls & (DIG | LT | SLASH) != 0 || (cls & DASH != 0 && w.len() >= 36) {
         return true;
     }
     if cls & TDELIM == 0 {
-        return is_default_string(w);
+        return is_default_bytes(w);
     }
-    if cls & ALPHA == 0 {
-        return false;
-    }
-    let mut found = false;
-    for_pieces(w, &TOKEN_DELIM, |p, d| found |= !d && is_default_string(p));
-    found
+    cls & ALPHA != 0 && w.len() >= 4 && has_default_piece(w)
+}
+
+/// A piece (between delimiters) of `w` is a default string.
+#[inline(never)]
+fn has_default_piece(w: &[u8]) -> bool {
+    w.split(|&c| TOKEN_DELIM[c as usize]).any(is_default_bytes)
+}
+
+/// Byte classes of a word that [`numeric_word`] takes.
+#[inline]
+pub(crate) fn is_numeric_cls(cls: u16) -> bool {
+    cls & DIG != 0 && cls & (ALPHA | OTHER | SP) == 0
 }
 
 /// Scratch buffers of the canonicaliser (kept by the tokenizer, so no allocation per word).
@@ -158,6 +207,7 @@ pub(crate) struct Scratch {
 }
 
 /// Append the canonical form of `w` to `out`.
+#[cfg(test)]
 pub(crate) fn canonical_word(w: &str, masks: &MaskConfig, s: &mut Scratch, out: &mut String) {
     if !needs_work(w) {
         out.push_str(w);
@@ -185,7 +235,8 @@ fn general_word(w: &str, masks: &MaskConfig, s: &mut Scratch, out: &mut String) 
         mask_uuids(a, b);
         std::mem::swap(a, b);
     }
-    if masks.hostnames && has_digit && w.bytes().filter(|c| matches!(c, b'-' | b'.' | b'_')).count() >= 2 {
+    // (Host-name masking changes nothing without a compound segment: no copy then.)
+    if masks.hostnames && has_digit && w.bytes().filter(|c| matches!(c, b'-' | b'.' | b'_')).count() >= 2 && has_compound_segment(a) {
         b.clear();
         mask_hostnames(a, b);
         std::mem::swap(a, b);
@@ -200,8 +251,7 @@ fn general_word(w: &str, masks: &MaskConfig, s: &mut Scratch, out: &mut String) 
 }
 
 /// The common case in one pass: a word without `/` or `<` (no path rule, no variables
-/// already in it), not long enough to hold a UUID and with fewer than two `-._` (no host
-/// name). Then the masks and Loghub's corrections reduce to: a piece (between delimiters)
+/// already in it), not long enough to hold a UUID and without a host name. Then the masks and Loghub's corrections reduce to: a piece (between delimiters)
 /// is `<*>` when a mask takes it, it is a default string or it is all digits; and DV and
 /// CV reduce to merging each run of `<*>` joined by nothing or single dots. Returns false
 /// (writing nothing) for any other word.
@@ -214,7 +264,7 @@ fn simple_word(w: &str, masks: &MaskConfig, out: &mut String) -> bool {
         }
         seps += usize::from(matches!(c, b'-' | b'.' | b'_'));
     }
-    if (masks.uuid && b.len() >= 36 && w.contains('-')) || (masks.hostnames && seps >= 2) {
+    if (masks.uuid && b.len() >= 36 && w.contains('-')) || (masks.hostnames && seps >= 2 && has_compound_segment(w)) {
         return false;
     }
     // Where the last `<*>` written ends in `out`.
@@ -242,12 +292,19 @@ fn simple_word(w: &str, masks: &MaskConfig, out: &mut String) -> bool {
 
 /// Words made of digit runs and delimiters only (`42`, `10.0.0.1:80`, `07:07:00`, `(12)`):
 /// each run is `<*>`, then DV and CV as in [`correct_into`]. Returns false (writing nothing)
-/// for any other word.
-fn numeric_word(w: &str, out: &mut String) -> bool {
+/// for any other word. A word is one of these exactly when its byte classes hold a digit
+/// and no letter and no [`OTHER`] byte (see [`is_numeric_cls`]).
+pub(crate) fn numeric_word(w: &str, out: &mut String) -> bool {
     let b = w.as_bytes();
     if !b.iter().all(|&c| c.is_ascii_digit() || (TOKEN_DELIM[c as usize] && c != b'<')) {
         return false;
     }
+    numeric_known(b, out);
+    true
+}
+
+/// [`numeric_word`] of a word known to be one (its classes pass [`is_numeric_cls`]).
+pub(crate) fn numeric_known(b: &[u8], out: &mut String) {
     let start = out.len();
     let mut i = 0;
     while i < b.len() {
@@ -266,7 +323,6 @@ fn numeric_word(w: &str, out: &mut String) -> bool {
             i += 1;
         }
     }
-    true
 }
 
 /// Loghub-2.0's template correction of a whole template (all its rules, in its order).
@@ -307,7 +363,15 @@ fn collapse(s: &mut String, sep: &[u8]) {
     let is_pat = |b: &[u8], i: usize| b.len() >= i + pat_len && &b[i..i + 3] == b"<*>" && &b[i + 3..i + 3 + sep.len()] == sep && &b[i + 3 + sep.len()..i + pat_len] == b"<*>";
     loop {
         let b = s.as_bytes();
-        let Some(first) = (0..b.len()).find(|&i| is_pat(b, i)) else { return };
+        // A pattern starts with `<*>`: look only where one does.
+        let mut from = 0;
+        let first = loop {
+            match find_wild(b, from) {
+                Some(i) if is_pat(b, i) => break i,
+                Some(i) => from = i + 1,
+                None => return,
+            }
+        };
         // One left-to-right pass of non-overlapping replacements (as `str::replace` does).
         let mut out = Vec::with_capacity(b.len());
         out.extend_from_slice(&b[..first]);
@@ -426,20 +490,70 @@ fn mask_hostnames(w: &str, out: &mut String) {
     });
 }
 
+/// Whether host-name masking changes `w` (one pass, no splitting).
+fn has_compound_segment(w: &str) -> bool {
+    let mut p = Parts::default();
+    for &c in w.as_bytes() {
+        if SEGMENT_DELIM[c as usize] {
+            if std::mem::take(&mut p).compound() {
+                return true;
+            }
+        } else {
+            p.byte(c);
+        }
+    }
+    p.compound()
+}
+
 fn for_segments<'a>(s: &'a str, f: impl FnMut(&'a str, bool)) {
     for_pieces(s, &SEGMENT_DELIM, f);
 }
 
+/// 3 or more non-empty parts between `-._`, one all digits, and a letter somewhere.
 fn is_compound_name(seg: &str) -> bool {
-    let mut parts = 0;
-    let mut numeric = false;
-    let mut alpha = false;
-    for part in seg.split(['-', '.', '_']).filter(|p| !p.is_empty()) {
-        parts += 1;
-        numeric |= part.bytes().all(|c| c.is_ascii_digit());
-        alpha |= part.bytes().any(|c| c.is_ascii_alphabetic());
+    let mut p = Parts::default();
+    seg.bytes().for_each(|c| p.byte(c));
+    p.compound()
+}
+
+/// The `-._` parts of a segment as its bytes go by.
+#[derive(Default)]
+struct Parts {
+    parts: u32,
+    numeric: bool,
+    alpha: bool,
+    /// Length of the current part, and whether it is all digits so far.
+    len: u32,
+    digits: bool,
+}
+
+impl Parts {
+    fn byte(&mut self, c: u8) {
+        if matches!(c, b'-' | b'.' | b'_') {
+            self.end_part();
+            return;
+        }
+        if self.len == 0 {
+            self.digits = true;
+        }
+        self.len += 1;
+        self.digits &= c.is_ascii_digit();
+        self.alpha |= c.is_ascii_alphabetic();
     }
-    parts >= 3 && numeric && alpha
+
+    fn end_part(&mut self) {
+        if self.len > 0 {
+            self.parts += 1;
+            self.numeric |= self.digits;
+        }
+        self.len = 0;
+    }
+
+    /// The segment is a compound name.
+    fn compound(mut self) -> bool {
+        self.end_part();
+        self.parts >= 3 && self.numeric && self.alpha
+    }
 }
 
 /// What the tree and the skeleton need to know about a canonical word, in one pass.
@@ -451,8 +565,7 @@ pub(crate) struct Shape {
     pub inner_dots: usize,
 }
 
-pub(crate) fn word_shape(w: &str) -> Shape {
-    let b = w.as_bytes();
+pub(crate) fn word_shape(b: &[u8]) -> Shape {
     let (mut wild, mut alnum, mut digit, mut dots) = (false, false, false, 0usize);
     let mut i = 0;
     while i < b.len() {
@@ -471,9 +584,8 @@ pub(crate) fn word_shape(w: &str) -> Shape {
 }
 
 /// The part of a word without surrounding brackets and punctuation.
-pub(crate) fn core(w: &str) -> (usize, usize) {
+pub(crate) fn core(b: &[u8]) -> (usize, usize) {
     const P: [bool; 256] = class(b"()[]{},;:.");
-    let b = w.as_bytes();
     let mut s = 0;
     let mut e = b.len();
     while s < e && P[b[s] as usize] {
@@ -485,15 +597,18 @@ pub(crate) fn core(w: &str) -> (usize, usize) {
     (s, e)
 }
 
-const MONTHS: [&str; 13] = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec"];
-const DAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+const MONTHS: [u64; 13] = packed(["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec"]);
+const DAYS: [u64; 7] = packed(["mon", "tue", "wed", "thu", "fri", "sat", "sun"]);
 
-pub(crate) fn is_month(w: &str) -> bool {
-    w.len() <= 4 && MONTHS.iter().any(|m| w.eq_ignore_ascii_case(m))
+pub(crate) fn is_month(w: &[u8]) -> bool {
+    matches!(w.len(), 3 | 4) && MONTHS.contains(&pack_lower_short(w))
 }
 
-pub(crate) fn is_month_or_day(w: &str) -> bool {
-    (3..=4).contains(&w.len()) && (is_month(w) || DAYS.iter().any(|m| w.eq_ignore_ascii_case(m)))
+pub(crate) fn is_month_or_day(w: &[u8]) -> bool {
+    matches!(w.len(), 3 | 4) && {
+        let k = pack_lower_short(w);
+        MONTHS.contains(&k) || DAYS.contains(&k)
+    }
 }
 
 /// Quantity units: a unit word right after a variable is part of the variable when
@@ -561,6 +676,59 @@ mod tests {
                 slow.push_str(&w);
             }
             prop_assert_eq!(fast, slow);
+        }
+    }
+
+    /// The reference definitions the packed and one-pass checks replace.
+    fn compound_reference(seg: &str) -> bool {
+        let parts: Vec<&str> = seg.split(['-', '.', '_']).filter(|p| !p.is_empty()).collect();
+        parts.len() >= 3 && parts.iter().any(|p| p.bytes().all(|c| c.is_ascii_digit())) && parts.iter().any(|p| p.bytes().any(|c| c.is_ascii_alphabetic()))
+    }
+
+    proptest! {
+        #[test]
+        fn packed_checks_equal_their_definitions(w in "[a-zA-Z0-9@`_. :/-]{0,12}", name in 0usize..25) {
+            let names = ["true", "false", "null", "root", "admin", "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec", "mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+            // Often the name itself, in some case.
+            let w = if w.len() % 2 == 0 { w } else { names[name].chars().zip(w.chars().chain(std::iter::repeat('a'))).map(|(c, r)| if r.is_ascii_uppercase() { c.to_ascii_uppercase() } else { c }).collect() };
+            let any = |set: &[&str]| set.iter().any(|n| w.eq_ignore_ascii_case(n));
+            prop_assert_eq!(is_default_string(&w), any(&names[..5]));
+            prop_assert_eq!(is_month(w.as_bytes()), any(&names[5..18]));
+            prop_assert_eq!(is_month_or_day(w.as_bytes()), any(&names[5..]));
+            prop_assert_eq!(is_compound_name(&w), compound_reference(&w));
+            let mut segments = false;
+            for_segments(&w, |seg, d| segments |= !d && compound_reference(seg));
+            prop_assert_eq!(has_compound_segment(&w), segments);
+        }
+    }
+
+    proptest! {
+        /// The scan's byte classes pick out exactly the words with a digit the numeric
+        /// shortcut takes (the others do not need masking).
+        #[test]
+        fn numeric_classes_are_numeric_words(a in "[0-9a-z.:,;()#=/<*_é-]{0,6}", b in "[0-9.:,;()#=/<*_é-]{0,6}") {
+            let w = format!("{a}5{b}");
+            let (mut out, mut known) = (String::new(), String::new());
+            let numeric = is_numeric_cls(classes(w.as_bytes()));
+            prop_assert_eq!(numeric, numeric_word(&w, &mut out));
+            if numeric {
+                numeric_known(w.as_bytes(), &mut known);
+                prop_assert_eq!(out, known);
+            }
+        }
+    }
+
+    proptest! {
+        /// A month or day name masked within its brackets and punctuation (what the
+        /// tokenizer's date pass writes) is already in canonical form.
+        #[test]
+        fn a_wildcard_within_punctuation_is_canonical(a in "[()\\[\\]{},;:.]{0,4}", b in "[()\\[\\]{},;:.]{0,4}") {
+            let w = format!("{a}<*>{b}");
+            let (cs, ce) = core(w.as_bytes());
+            prop_assert_eq!((cs, ce), (a.len(), a.len() + 3));
+            let mut out = String::new();
+            canonical_word(&w, &MaskConfig::default(), &mut Scratch::default(), &mut out);
+            prop_assert_eq!(out, w);
         }
     }
 

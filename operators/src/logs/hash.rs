@@ -7,6 +7,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 const K: u64 = 0x9E37_79B9_7F4A_7C15;
 
 /// Hash of a byte string (8 bytes at a time, then a full avalanche).
+#[inline]
 pub fn hash_bytes(bytes: &[u8]) -> u64 {
     let mut h = (bytes.len() as u64).wrapping_mul(K) ^ 0x243F_6A88_85A3_08D3;
     let mut chunks = bytes.chunks_exact(8);
@@ -25,7 +26,7 @@ pub fn hash_bytes(bytes: &[u8]) -> u64 {
 /// The last `n` (1 to 8; all of `b` when it is shorter than 8) bytes of `b` as a little-endian integer, zero-padded — read with
 /// whole-word loads instead of a copy into a buffer, whose partial stores the CPU cannot
 /// forward to the load that follows.
-#[inline]
+#[inline(always)]
 pub(crate) fn tail_le(b: &[u8], n: usize) -> u64 {
     let len = b.len();
     if len >= 8 {
@@ -60,7 +61,7 @@ pub fn combine(acc: u64, h: u64) -> u64 {
     fmix64((acc ^ h).wrapping_mul(K).rotate_left(23) ^ 0x1357_9BDF_2468_ACE0)
 }
 
-fn fmix64(mut k: u64) -> u64 {
+pub(crate) fn fmix64(mut k: u64) -> u64 {
     k ^= k >> 33;
     k = k.wrapping_mul(0xff51_afd7_ed55_8ccd);
     k ^= k >> 33;

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::canon;
 use super::config::MinerConfig;
 use super::hash::{combine, hash_bytes, KeyMap};
+use super::line_memo::LineMemo;
 use super::token::{self, Line, Tokenizer, ROUTE_WILD, VAR_ONLY};
 use crate::{OperatorError, Snapshot};
 
@@ -103,6 +104,7 @@ pub struct TemplateMiner {
     overflow: u64,
     tokenizer: Tokenizer,
     line: Line,
+    memo: LineMemo,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -139,7 +141,14 @@ impl TemplateMiner {
             overflow: 0,
             tokenizer: Tokenizer::default(),
             line: Line::default(),
+            memo: LineMemo::default(),
         }
+    }
+
+    #[cfg(test)]
+    pub(crate) fn without_line_memo(mut self) -> Self {
+        self.memo.disabled = true;
+        self
     }
 
     pub fn config(&self) -> &MinerConfig {
@@ -170,13 +179,17 @@ impl TemplateMiner {
         self.lines += 1;
         let mut line = std::mem::take(&mut self.line);
         self.tokenizer.tokenize(content, &self.cfg, &mut line);
-        let mined = self.add_tokens(&line);
+        let mined = self.add_tokens(content, &line);
         self.line = line;
         mined
     }
 
-    fn add_tokens(&mut self, line: &Line) -> Mined {
+    fn add_tokens(&mut self, content: &str, line: &Line) -> Mined {
         let n = line.len();
+        let seq = LineMemo::key(line);
+        if let Some(ci) = self.memo.get(&seq) {
+            return self.joined_unchanged(ci);
+        }
         let leaf = self.find_leaf(line);
         let mut best: Option<(u32, usize, usize)> = None;
         if let Some(leaf) = leaf {
@@ -197,15 +210,20 @@ impl TemplateMiner {
         if let Some((ci, same, _)) = best {
             let sim = if n == 0 { 1.0 } else { same as f64 / n as f64 };
             if sim >= self.cfg.similarity {
-                let changed = self.update(ci, line);
-                let merged = changed && self.regroup(ci);
+                let changed = self.update(ci, content, line);
+                if !changed {
+                    self.memo.put(&seq, ci);
+                    return self.joined_unchanged(ci);
+                }
+                self.memo.invalidate(n);
+                self.regroup(ci);
                 let root = self.find(ci);
                 self.clusters[ci as usize].count += 1;
                 self.clusters[root as usize].group_count += 1;
                 return Mined {
                     template: TemplateId(self.clusters[root as usize].id),
                     cluster: TemplateId(self.clusters[ci as usize].id),
-                    change: if changed || merged { Change::Updated } else { Change::None },
+                    change: Change::Updated,
                 };
             }
         }
@@ -213,13 +231,22 @@ impl TemplateMiner {
             self.overflow += 1;
             return Mined { template: TemplateId::OVERFLOW, cluster: TemplateId::OVERFLOW, change: Change::Overflow };
         }
-        let ci = self.create(line);
+        self.memo.invalidate(n);
+        let ci = self.create(content, line);
         self.regroup(ci);
         let root = self.find(ci);
         self.clusters[ci as usize].count += 1;
         self.clusters[root as usize].group_count += 1;
         let change = if root == ci { Change::Created } else { Change::Updated };
         Mined { template: TemplateId(self.clusters[root as usize].id), cluster: TemplateId(self.clusters[ci as usize].id), change }
+    }
+
+    /// Count a line that joined cluster `ci` and changed nothing.
+    fn joined_unchanged(&mut self, ci: u32) -> Mined {
+        let root = self.find(ci);
+        self.clusters[ci as usize].count += 1;
+        self.clusters[root as usize].group_count += 1;
+        Mined { template: TemplateId(self.clusters[root as usize].id), cluster: TemplateId(self.clusters[ci as usize].id), change: Change::None }
     }
 
     /// The leaf a line routes to, if the tree has one.
@@ -286,7 +313,7 @@ impl TemplateMiner {
         node
     }
 
-    fn create(&mut self, line: &Line) -> u32 {
+    fn create(&mut self, content: &str, line: &Line) -> u32 {
         let n = line.len();
         // Route: the leading tokens, each through its own branch unless it routes as a
         // variable or its node is full.
@@ -299,7 +326,7 @@ impl TemplateMiner {
             let step = if tok.flags & ROUTE_WILD != 0 {
                 None
             } else if exact.is_some() || nd.is_none_or(|nd| nd.children.len() < full) {
-                Some(line.word(i).into())
+                Some(line.word(content, i).into())
             } else {
                 None
             };
@@ -311,7 +338,7 @@ impl TemplateMiner {
             route.push(step);
         }
         let leaf = self.build_route(n, &route);
-        let tokens: Vec<Box<str>> = (0..n).map(|i| line.word(i).into()).collect();
+        let tokens: Vec<Box<str>> = (0..n).map(|i| line.word(content, i).into()).collect();
         let mut id = line.toks.iter().fold(hash_bytes(&(n as u64).to_le_bytes()), |acc, t| combine(acc, t.hash));
         while id == 0 || self.by_id.contains_key(&id) {
             id = combine(id, 0x5bd1_e995);
@@ -337,7 +364,7 @@ impl TemplateMiner {
     /// Generalise the template where the line differs; true if it changed. A word that
     /// fits a template word with variables in it (`rhost=<*>` and `rhost=a.example`) leaves
     /// it as it is.
-    fn update(&mut self, ci: u32, line: &Line) -> bool {
+    fn update(&mut self, ci: u32, content: &str, line: &Line) -> bool {
         let wild = self.wild;
         let c = &mut self.clusters[ci as usize];
         let mut changed = false;
@@ -345,7 +372,7 @@ impl TemplateMiner {
             if c.hashes[i] == wild || c.hashes[i] == tok.hash {
                 continue;
             }
-            let word = line.word(i);
+            let word = line.word(content, i);
             let g = canon::generalize(&c.tokens[i], word);
             if *g != *c.tokens[i] {
                 c.hashes[i] = hash_bytes(g.as_bytes());
@@ -514,11 +541,11 @@ fn skeleton(tokens: &[Box<str>], cfg: &MinerConfig) -> Option<u64> {
     let mut kept = 0;
     let mut after_var = false;
     for t in tokens {
-        if token::flags_of(t, cfg) & VAR_ONLY != 0 {
+        if token::flags_of(t.as_bytes(), cfg) & VAR_ONLY != 0 {
             after_var = true;
             continue;
         }
-        let (s, e) = canon::core(t);
+        let (s, e) = canon::core(t.as_bytes());
         if after_var && canon::is_unit(&t[s..e]) {
             after_var = false;
             continue;

@@ -21,6 +21,7 @@
 pub mod canon;
 pub mod config;
 mod hash;
+mod line_memo;
 pub mod miner;
 mod token;
 mod word_cache;

@@ -88,6 +88,27 @@ fn corpus() -> Vec<String> {
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(24))]
 
+    /// Remembering which cluster a token sequence joined changes no result, no count and no
+    /// state: lines that recur, interleaved with lines that create and generalise templates
+    /// of the same and of other lengths, under a template budget that overflows.
+    #[test]
+    fn the_line_memo_changes_nothing(picks in proptest::collection::vec((0usize..8, 0usize..6, 0usize..4), 1..160), budget in 3usize..40) {
+        const WORDS: [&str; 8] = ["alpha", "beta", "gamma", "id=7", "node-3", "x.y.z", "root", "delta"];
+        let lines: Vec<String> = picks
+            .iter()
+            .map(|&(a, b, len)| (0..len + 2).map(|i| WORDS[(a + i * b) % WORDS.len()]).collect::<Vec<_>>().join(" "))
+            .collect();
+        for cfg in [MinerConfig::default(), MinerConfig { max_templates: budget, max_children: 3, ..MinerConfig::default() }] {
+            let mut with = TemplateMiner::new(cfg.clone());
+            let mut without = TemplateMiner::new(cfg).without_line_memo();
+            for l in &lines {
+                prop_assert_eq!(with.add(l), without.add(l), "{}", l);
+            }
+            let state = |m: &TemplateMiner| m.snapshot().map(|s| s.state.to_string()).unwrap_or_default();
+            prop_assert_eq!(state(&with), state(&without));
+        }
+    }
+
     /// Snapshot at any line, restore in a fresh miner, go on: same ids, same templates.
     #[test]
     fn snapshot_then_restore_gives_the_same_templates(cut in 0usize..200) {

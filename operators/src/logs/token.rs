@@ -1,6 +1,8 @@
 //! A line as canonical tokens: words split on whitespace, each in its canonical form (see
-//! [`super::canon`]), hashed once. The tokenizer keeps its buffers between lines, so
-//! tokenizing does not allocate once they have grown to the longest line.
+//! [`super::canon`]), hashed once. A word that is its own canonical form (most words) is
+//! addressed in the content itself; the others are written to the line's buffer. The
+//! tokenizer keeps its buffers between lines, so tokenizing does not allocate once they have
+//! grown to the longest line.
 
 use super::canon::{self, Scratch, WILDCARD};
 use super::config::MinerConfig;
@@ -20,36 +22,62 @@ pub(crate) struct Tok {
     end: u32,
     pub hash: u64,
     pub flags: u8,
+    /// The word is in the line's buffer (written out), not in the content.
+    own: bool,
 }
 
-/// One tokenized line: canonical words in `text`, addressed by `toks`.
+/// One tokenized line: canonical words in `text` or in the content, addressed by `toks`.
 #[derive(Debug, Default)]
 pub(crate) struct Line {
-    text: String,
+    /// Canonical words that differ from the content's (ASCII and whole words of a `&str`,
+    /// so UTF-8).
+    text: Vec<u8>,
     pub toks: Vec<Tok>,
 }
 
 impl Line {
-    pub fn word(&self, i: usize) -> &str {
+    /// The `i`th canonical word of the line tokenized from `content`.
+    pub fn word<'a>(&'a self, content: &'a str, i: usize) -> &'a str {
         let t = &self.toks[i];
-        &self.text[t.start as usize..t.end as usize]
+        let (s, e) = (t.start as usize, t.end as usize);
+        let w = if t.own { std::str::from_utf8(&self.text[s..e]).ok() } else { content.get(s..e) };
+        w.unwrap_or(WILDCARD)
     }
 
     pub fn len(&self) -> usize {
         self.toks.len()
     }
+
+    /// Append the canonical word `w` to the buffer and push its token.
+    fn push_own(&mut self, w: &[u8], hash: u64, flags: u8) {
+        self.toks.push(Tok { start: 0, end: 0, hash, flags, own: true });
+        self.set_own(self.toks.len() - 1, w, hash, flags);
+    }
+
+    /// Append the canonical word `w` to the buffer and make it the `k`th token.
+    fn set_own(&mut self, k: usize, w: &[u8], hash: u64, flags: u8) {
+        let start = self.text.len() as u32;
+        self.text.extend_from_slice(w);
+        self.toks[k] = Tok { start, end: self.text.len() as u32, hash, flags, own: true };
+    }
 }
 
-/// A word of the line as found by the scan.
+/// Where a word of the line is, and whether it may be a month or day name (for the date
+/// pass).
 #[derive(Debug, Clone, Copy)]
-struct RawWord {
-    start: usize,
-    end: usize,
-    /// The byte classes it holds.
-    cls: u16,
-    /// It needs masking (it may differ from its canonical form).
-    work: bool,
-    /// Its word-cache key, when it needs masking.
+struct Span {
+    start: u32,
+    end: u32,
+    date: bool,
+}
+
+/// A word that goes through the word cache, looked up once the whole line is scanned (so the
+/// loads of its slot overlap with the scan), into its token `tok`.
+#[derive(Debug, Clone, Copy)]
+struct Pending {
+    tok: u32,
+    start: u32,
+    end: u32,
     key: u64,
 }
 
@@ -57,24 +85,20 @@ struct RawWord {
 pub(crate) struct Tokenizer {
     cache: WordCache,
     scratch: Scratch,
-    raw: Vec<RawWord>,
-    word: String,
+    spans: Vec<Span>,
+    pending: Vec<Pending>,
+    word: Vec<u8>,
+    canon: String,
 }
 
 pub(crate) fn wildcard_hash() -> u64 {
     hash_bytes(WILDCARD.as_bytes())
 }
 
-/// The token of the canonical word at the end of `line.text`, from `start` on.
-fn last_word(line: &Line, start: usize, cfg: &MinerConfig) -> Tok {
-    let w = &line.text[start..];
-    Tok { start: start as u32, end: line.text.len() as u32, hash: hash_bytes(w.as_bytes()), flags: flags_of(w, cfg) }
-}
-
-pub(crate) fn flags_of(w: &str, cfg: &MinerConfig) -> u8 {
+pub(crate) fn flags_of(w: &[u8], cfg: &MinerConfig) -> u8 {
     let shape = canon::word_shape(w);
     let mut f = 0;
-    if w == WILDCARD {
+    if w == WILDCARD.as_bytes() {
         f |= WILD;
     }
     if shape.var_only {
@@ -88,17 +112,18 @@ pub(crate) fn flags_of(w: &str, cfg: &MinerConfig) -> u8 {
 }
 
 impl Tokenizer {
-    /// One pass over the line finds the words and what kind of bytes each holds (and starts
-    /// loading the cache slots of the words that need masking, so those memory reads overlap
-    /// instead of stalling one after another); then a word with nothing to mask (most words)
-    /// is copied, hashed and flagged straight from its byte classes, and only the others go
-    /// through the cache or the canonicaliser.
+    /// One pass over the line finds the words and what kind of bytes each holds; a word
+    /// with nothing to mask (most words) is hashed and flagged there straight from its byte
+    /// classes, a number is masked there, and the others start loading their cache slots
+    /// and are looked up after the pass, so those memory reads overlap instead of stalling
+    /// one after another.
     pub fn tokenize(&mut self, content: &str, cfg: &MinerConfig, line: &mut Line) {
         line.text.clear();
         line.toks.clear();
-        self.raw.clear();
+        self.spans.clear();
+        self.pending.clear();
         let b = content.as_bytes();
-        let mut forced = false;
+        let mut dates = false;
         let mut i = 0;
         while i < b.len() {
             while i < b.len() && canon::SPACE[b[i] as usize] {
@@ -108,14 +133,20 @@ impl Tokenizer {
                 break;
             }
             let s = i;
-            if self.raw.len() + 1 == cfg.max_tokens {
-                // The rest of an over-long line is one variable token.
+            if line.toks.len() + 1 == cfg.max_tokens {
+                // The rest of an over-long line is one token, a variable if it holds spaces.
                 let mut e = b.len();
                 while e > s && canon::SPACE[b[e - 1] as usize] {
                     e -= 1;
                 }
-                forced = b[s..e].iter().any(|&c| canon::SPACE[c as usize]);
-                self.push_raw(content, s, e, canon::classes(&b[s..e]));
+                let (rest, cls) = (&b[s..e], canon::classes(&b[s..e]));
+                if rest.iter().any(|&c| canon::SPACE[c as usize]) {
+                    dates |= self.push_span(rest, s, e, cls, cfg);
+                    let w = WILDCARD.as_bytes();
+                    line.push_own(w, hash_bytes(w), flags_of(w, cfg));
+                } else {
+                    dates |= self.push_word(content, s, e, cls, cfg, line);
+                }
                 break;
             }
             let mut cls = 0u16;
@@ -127,92 +158,115 @@ impl Tokenizer {
                 cls |= c;
                 i += 1;
             }
-            self.push_raw(content, s, i, cls);
+            dates |= self.push_word(content, s, i, cls, cfg, line);
         }
-        for k in 0..self.raw.len() {
-            let w = self.raw[k];
-            if forced && k + 1 == self.raw.len() {
-                let start = line.text.len();
-                line.text.push_str(WILDCARD);
-                self.push_tok(line, start, cfg);
-            } else {
-                self.push_word(&content[w.start..w.end], w, cfg, line);
-            }
+        for k in 0..self.pending.len() {
+            let p = self.pending[k];
+            self.resolve(content, p, cfg, line);
         }
-        if cfg.masks.dates {
+        if dates {
             self.mask_dates(content, cfg, line);
         }
     }
 
-    fn push_raw(&mut self, content: &str, start: usize, end: usize, cls: u16) {
-        let w = &content[start..end];
-        let (work, key) = if canon::needs_work_cls(w, cls) { (true, self.cache.probe(w)) } else { (false, 0) };
-        self.raw.push(RawWord { start, end, cls, work, key });
+    /// Record where a word is; true if it may be a month or day name to mask.
+    #[inline(always)]
+    fn push_span(&mut self, w: &[u8], start: usize, end: usize, cls: u16, cfg: &MinerConfig) -> bool {
+        // A month or day name with brackets or punctuation around it: letters, no digit or
+        // other variable mark, at most ten bytes.
+        let date = cfg.masks.dates && w.len() <= 10 && cls & canon::ALPHA != 0 && cls & (canon::DIG | canon::LT | canon::SLASH | canon::DASH) == 0 && {
+            // Brackets and punctuation are token delimiters: without any, the core is the word
+            // (and names are 3 or 4 letters long: most words are rejected right here).
+            if cls & canon::TDELIM == 0 {
+                matches!(w.len(), 3 | 4) && canon::is_month_or_day(w)
+            } else {
+                let (cs, ce) = canon::core(w);
+                canon::is_month_or_day(&w[cs..ce])
+            }
+        };
+        self.spans.push(Span { start: start as u32, end: end as u32, date });
+        date
     }
 
-    fn push_word(&mut self, w: &str, raw: RawWord, cfg: &MinerConfig, line: &mut Line) {
-        let start = line.text.len();
-        if raw.work {
-            if let Some(hit) = self.cache.get(w, raw.key) {
-                line.text.push_str(hit.canon);
-                line.toks.push(Tok { start: start as u32, end: line.text.len() as u32, hash: hit.hash, flags: hit.flags });
-                return;
-            }
-            canon::masked_word(w, &cfg.masks, &mut self.scratch, &mut line.text);
-            self.push_tok(line, start, cfg);
-            if let Some(t) = line.toks.last() {
-                self.cache.put(w, raw.key, &line.text[start..], t.hash, t.flags);
-            }
+    /// Push the token of the word at `start..end` with byte classes `cls`, or a placeholder
+    /// for it to be resolved through the cache; true if it may be a month or day name.
+    #[inline(always)]
+    fn push_word(&mut self, content: &str, start: usize, end: usize, cls: u16, cfg: &MinerConfig, line: &mut Line) -> bool {
+        let b = &content.as_bytes()[start..end];
+        let date = self.push_span(b, start, end, cls, cfg);
+        if canon::is_numeric_cls(cls) {
+            // Digits and delimiters: masked directly, without the cache (as cheap as a
+            // lookup, and it leaves the cache's slots to words that are costly to mask).
+            self.canon.clear();
+            canon::numeric_known(b, &mut self.canon);
+            let c = self.canon.as_bytes();
+            // Only `<*>` and delimiters: a variable, routed as one.
+            let flags = VAR_ONLY | ROUTE_WILD | if c == WILDCARD.as_bytes() { WILD } else { 0 };
+            line.push_own(c, hash_bytes(c), flags);
+        } else if canon::needs_work_cls(b, cls) {
+            let key = self.cache.probe(b);
+            self.pending.push(Pending { tok: line.toks.len() as u32, start: start as u32, end: end as u32, key });
+            line.push_own(&[], 0, 0);
+        } else {
+            // Unchanged: no `<`, no digit, so it is neither a variable nor routes as one
+            // unless it is a dotted name. It stays where it is in the content.
+            let dotted = cfg.masks.dotted_names_route_as_variables && cls & canon::DOT != 0 && b.last() != Some(&b'.') && {
+                b.iter().filter(|&&c| c == b'.').count() >= 2
+            };
+            let flags = if dotted { ROUTE_WILD } else { 0 };
+            line.toks.push(Tok { start: start as u32, end: end as u32, hash: hash_bytes(b), flags, own: false });
+        }
+        date
+    }
+
+    /// The canonical form of a word that needs masking, from the cache or the canonicaliser.
+    fn resolve(&mut self, content: &str, p: Pending, cfg: &MinerConfig, line: &mut Line) {
+        let (s, e, k) = (p.start as usize, p.end as usize, p.tok as usize);
+        let b = &content.as_bytes()[s..e];
+        if let Some(hit) = self.cache.get(b, p.key) {
+            line.set_own(k, hit.canon, hit.hash, hit.flags);
             return;
         }
-        // Unchanged: no `<`, no digit, so it is neither a variable nor routes as one unless
-        // it is a dotted name.
-        line.text.push_str(w);
-        let b = w.as_bytes();
-        let dotted = cfg.masks.dotted_names_route_as_variables && raw.cls & canon::DOT != 0 && b.last() != Some(&b'.') && {
-            b.iter().filter(|&&c| c == b'.').count() >= 2
-        };
-        let flags = if dotted { ROUTE_WILD } else { 0 };
-        line.toks.push(Tok { start: start as u32, end: line.text.len() as u32, hash: hash_bytes(b), flags });
-    }
-
-    /// Push the canonical word written to `line.text` from `start` on.
-    fn push_tok(&mut self, line: &mut Line, start: usize, cfg: &MinerConfig) {
-        let tok = last_word(line, start, cfg);
-        line.toks.push(tok);
+        // Words end at ASCII whitespace or the ends of the line: char boundaries.
+        let w = content.get(s..e).unwrap_or_default();
+        self.canon.clear();
+        canon::masked_word(w, &cfg.masks, &mut self.scratch, &mut self.canon);
+        let c = self.canon.as_bytes();
+        let (hash, flags) = (hash_bytes(c), flags_of(c, cfg));
+        self.cache.put(b, p.key, c, hash, flags);
+        line.set_own(k, c, hash, flags);
     }
 
     /// Month and weekday names next to another part of a timestamp are variables.
     fn mask_dates(&mut self, content: &str, cfg: &MinerConfig, line: &mut Line) {
-        let n = self.raw.len();
+        let n = self.spans.len();
+        let b = content.as_bytes();
         for k in 0..n {
-            let RawWord { start: s, end: e, cls, .. } = self.raw[k];
-            // A month or day name with brackets or punctuation around it: letters, no
-            // digit or other variable mark, at most ten bytes.
-            if e - s > 10 || cls & canon::ALPHA == 0 || cls & (canon::DIG | canon::LT | canon::SLASH | canon::DASH) != 0 {
+            let Span { start: s, end: e, date } = self.spans[k];
+            if !date {
                 continue;
             }
-            let raw = &content[s..e];
-            let (cs, ce) = canon::core(raw);
-            if !canon::is_month_or_day(&raw[cs..ce]) {
-                continue;
-            }
+            let (s, e) = (s as usize, e as usize);
             let next_is_month = k + 1 < n && {
-                let RawWord { start: ns, end: ne, .. } = self.raw[k + 1];
-                let next = &content[ns..ne];
+                let Span { start: ns, end: ne, .. } = self.spans[k + 1];
+                let next = &b[ns as usize..ne as usize];
                 let (a, z) = canon::core(next);
                 canon::is_month(&next[a..z])
             };
             let var_only = |j: usize| line.toks[j].flags & VAR_ONLY != 0;
             let var_neighbour = (k > 0 && var_only(k - 1)) || (k + 1 < n && var_only(k + 1));
             if var_neighbour || next_is_month {
+                // The name becomes `<*>` within its brackets and punctuation, which is
+                // already its canonical form (tested in `canon`).
+                let raw = &b[s..e];
+                let (cs, ce) = canon::core(raw);
                 self.word.clear();
-                self.word.push_str(&raw[..cs]);
-                self.word.push_str(WILDCARD);
-                self.word.push_str(&raw[ce..]);
-                let start = line.text.len();
-                canon::canonical_word(&self.word, &cfg.masks, &mut self.scratch, &mut line.text);
-                line.toks[k] = last_word(line, start, cfg);
+                self.word.extend_from_slice(&raw[..cs]);
+                self.word.extend_from_slice(WILDCARD.as_bytes());
+                self.word.extend_from_slice(&raw[ce..]);
+                let c = &self.word;
+                line.push_own(c, hash_bytes(c), flags_of(c, cfg));
+                line.toks.swap_remove(k);
             }
         }
     }
@@ -226,7 +280,7 @@ mod tests {
     const WORDS: &[&str] = &[
         "Receiving", "block", "blk_-1608999687919862906", "10.251.42.84:50010", "/10.251.42.84:50010", "src:", "size=1234", "user=root",
         "java.io.IOException:", "org.apache.hadoop", "(12)", "0x1F2e", "deadbeef99", "123e4567-e89b-12d3-a456-426614174000", "Jun", "Mon",
-        "07:07:00", "<*>", "a<*>b", "5ms", "<=10", "job_1445144423722_0020", "node-12.rack-3.example", "true", "[main]", "", "-", "é42",
+        "07:07:00", "42", "1.2", "-7,", "9##9", "<*>", "a<*>b", "5ms", "<=10", "job_1445144423722_0020", "node-12.rack-3.example", "true", "[main]", "", "-", "é42",
     ];
 
     fn reference(content: &str, cfg: &MinerConfig) -> Vec<(String, u64, u8)> {
@@ -237,7 +291,7 @@ mod tests {
             .map(|w| {
                 let mut out = String::new();
                 canon::canonical_word(w, &cfg.masks, &mut scratch, &mut out);
-                let (h, f) = (hash_bytes(out.as_bytes()), flags_of(&out, cfg));
+                let (h, f) = (hash_bytes(out.as_bytes()), flags_of(out.as_bytes(), cfg));
                 (out, h, f)
             })
             .collect()
@@ -246,7 +300,7 @@ mod tests {
     fn tokens(t: &mut Tokenizer, content: &str, cfg: &MinerConfig) -> Vec<(String, u64, u8)> {
         let mut line = Line::default();
         t.tokenize(content, cfg, &mut line);
-        (0..line.len()).map(|i| (line.word(i).to_string(), line.toks[i].hash, line.toks[i].flags)).collect()
+        (0..line.len()).map(|i| (line.word(content, i).to_string(), line.toks[i].hash, line.toks[i].flags)).collect()
     }
 
     proptest! {

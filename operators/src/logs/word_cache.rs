@@ -28,7 +28,7 @@ const EMPTY: Slot = Slot { key: 0, hash: 0, raw_len: 0, canon_len: 0, flags: 0, 
 
 /// A cached canonical word: its text, hash and token flags.
 pub(crate) struct Hit<'a> {
-    pub canon: &'a str,
+    pub canon: &'a [u8],
     pub hash: u64,
     pub flags: u8,
 }
@@ -81,24 +81,22 @@ impl WordCache {
 
     /// The key of `raw`, reading its slot already: the scan of a line probes every word
     /// before any is looked up, so the loads of a line's slots overlap.
-    pub fn probe(&self, raw: &str) -> u64 {
-        let key = quick_key(raw.as_bytes());
+    pub fn probe(&self, raw: &[u8]) -> u64 {
+        let key = quick_key(raw);
         prefetch(&self.slots[Self::index(key)]);
         key
     }
 
-    pub fn get(&self, raw: &str, key: u64) -> Option<Hit<'_>> {
+    pub fn get(&self, raw: &[u8], key: u64) -> Option<Hit<'_>> {
         let s = &self.slots[Self::index(key)];
         let (r, c) = (usize::from(s.raw_len), usize::from(s.canon_len));
-        if s.key != key || r != raw.len() || &s.data[..r] != raw.as_bytes() {
+        if s.key != key || r != raw.len() || &s.data[..r] != raw {
             return None;
         }
-        // Stored from a `&str` in `put`, so always UTF-8.
-        let canon = std::str::from_utf8(&s.data[r..r + c]).ok()?;
-        Some(Hit { canon, hash: s.hash, flags: s.flags })
+        Some(Hit { canon: &s.data[r..r + c], hash: s.hash, flags: s.flags })
     }
 
-    pub fn put(&mut self, raw: &str, key: u64, canon: &str, hash: u64, flags: u8) {
+    pub fn put(&mut self, raw: &[u8], key: u64, canon: &[u8], hash: u64, flags: u8) {
         let (r, c) = (raw.len(), canon.len());
         if r + c > DATA {
             return;
@@ -109,8 +107,8 @@ impl WordCache {
         s.flags = flags;
         s.raw_len = r as u8;
         s.canon_len = c as u8;
-        s.data[..r].copy_from_slice(raw.as_bytes());
-        s.data[r..r + c].copy_from_slice(canon.as_bytes());
+        s.data[..r].copy_from_slice(raw);
+        s.data[r..r + c].copy_from_slice(canon);
     }
 }
 
@@ -121,10 +119,10 @@ mod tests {
     #[test]
     fn hits_only_the_same_word() {
         let mut c = WordCache::default();
-        let get = |c: &WordCache, w: &str| c.get(w, c.probe(w)).map(|h| (h.canon.to_string(), h.hash, h.flags));
+        let get = |c: &WordCache, w: &str| c.get(w.as_bytes(), c.probe(w.as_bytes())).map(|h| (h.canon.to_vec(), h.hash, h.flags));
         assert!(get(&c, "10.0.0.1:80").is_none());
-        c.put("10.0.0.1:80", c.probe("10.0.0.1:80"), "<*>:<*>", 7, 2);
-        assert_eq!(get(&c, "10.0.0.1:80"), Some(("<*>:<*>".to_string(), 7, 2)));
+        c.put(b"10.0.0.1:80", c.probe(b"10.0.0.1:80"), b"<*>:<*>", 7, 2);
+        assert_eq!(get(&c, "10.0.0.1:80"), Some((b"<*>:<*>".to_vec(), 7, 2)));
         assert!(get(&c, "10.0.0.2:80").is_none());
         assert!(get(&c, "10.0.0.1:8").is_none());
     }
@@ -132,23 +130,23 @@ mod tests {
     #[test]
     fn long_words_are_not_cached() {
         let mut c = WordCache::default();
-        let long = "x".repeat(DATA) + "1";
-        c.put(&long, c.probe(&long), "<*>", 1, 0);
+        let long = ("x".repeat(DATA) + "1").into_bytes();
+        c.put(&long, c.probe(&long), b"<*>", 1, 0);
         assert!(c.get(&long, c.probe(&long)).is_none());
     }
 
     #[test]
     fn a_colliding_word_replaces_the_slot() {
         let mut c = WordCache::default();
-        let words: Vec<String> = (0..SLOTS * 4).map(|i| format!("w{i}")).collect();
+        let words: Vec<Vec<u8>> = (0..SLOTS * 4).map(|i| format!("w{i}").into_bytes()).collect();
         for w in &words {
-            c.put(w, c.probe(w), "<*>", 1, 0);
+            c.put(w, c.probe(w), b"<*>", 1, 0);
         }
         let hits = words.iter().filter(|w| c.get(w, c.probe(w)).is_some()).count();
         assert!(hits <= SLOTS && hits > 0, "{hits}");
         for w in &words {
             if let Some(h) = c.get(w, c.probe(w)) {
-                assert_eq!(h.canon, "<*>");
+                assert_eq!(h.canon, b"<*>");
             }
         }
     }

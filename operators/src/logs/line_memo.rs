@@ -1,0 +1,104 @@
+//! Which cluster a canonical token sequence joined last time, when joining changed nothing.
+//!
+//! Lines of one event recur with the same canonical tokens; for such a line the tree descent,
+//! the similarity scan of the leaf and the generalisation of differing words all give the
+//! answer they gave before, as long as nothing they read has changed since. They read only
+//! the subtree of the line's token count (its nodes, clusters and templates), so each token
+//! count has a generation, bumped whenever a line creates or changes a template of that
+//! length; a remembered answer is used only while its generation is current. Like the word
+//! cache it never changes a result, it only skips work.
+//!
+//! Sequences are told apart by two independent 64-bit hashes of their token hashes (the tree
+//! itself already tells words apart by their 64-bit hash).
+
+use super::hash::fmix64;
+use super::token::Line;
+
+/// Slots (a power of two): 128 KiB in all.
+const SLOTS: usize = 4096;
+const K: u64 = 0x9E37_79B9_7F4A_7C15;
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Slot {
+    key: u64,
+    check: u64,
+    /// Generation of the token count when stored; 0 never matches.
+    generation: u64,
+    cluster: u32,
+    len: u32,
+}
+
+/// The two hashes of a line's token sequence.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SeqKey {
+    key: u64,
+    check: u64,
+    len: usize,
+}
+
+#[derive(Debug)]
+pub(crate) struct LineMemo {
+    /// Tests compare against a miner that never uses the memo.
+    #[cfg(test)]
+    pub disabled: bool,
+    slots: Box<[Slot]>,
+    /// Current generation per token count (index), starting at 1.
+    generations: Vec<u64>,
+}
+
+impl Default for LineMemo {
+    fn default() -> Self {
+        LineMemo {
+            #[cfg(test)]
+            disabled: false,
+            slots: vec![Slot::default(); SLOTS].into_boxed_slice(),
+            generations: Vec::new(),
+        }
+    }
+}
+
+impl LineMemo {
+    pub fn key(line: &Line) -> SeqKey {
+        let len = line.len();
+        let mut a = (len as u64).wrapping_mul(K) ^ 0x243F_6A88_85A3_08D3;
+        let mut b = len as u64;
+        for t in &line.toks {
+            a = (a ^ t.hash).wrapping_mul(K).rotate_left(29);
+            b = b.rotate_left(19).wrapping_add(t.hash);
+        }
+        SeqKey { key: fmix64(a), check: fmix64(b ^ 0x1357_9BDF_2468_ACE0), len }
+    }
+
+    fn generation(&self, len: usize) -> u64 {
+        self.generations.get(len).copied().unwrap_or(1)
+    }
+
+    fn slot(k: &SeqKey) -> usize {
+        (k.key >> 40) as usize & (SLOTS - 1)
+    }
+
+    /// The cluster the sequence joined unchanged, if that is still what it would do.
+    pub fn get(&self, k: &SeqKey) -> Option<u32> {
+        #[cfg(test)]
+        if self.disabled {
+            return None;
+        }
+        let s = &self.slots[Self::slot(k)];
+        let hit = s.key == k.key && s.check == k.check && s.len as usize == k.len && s.generation == self.generation(k.len);
+        hit.then_some(s.cluster)
+    }
+
+    /// The sequence joined `cluster` and changed nothing.
+    pub fn put(&mut self, k: &SeqKey, cluster: u32) {
+        let generation = self.generation(k.len);
+        self.slots[Self::slot(k)] = Slot { key: k.key, check: k.check, generation, cluster, len: k.len as u32 };
+    }
+
+    /// A template of `len` tokens was created or changed: forget every answer for that length.
+    pub fn invalidate(&mut self, len: usize) {
+        if self.generations.len() <= len {
+            self.generations.resize(len + 1, 1);
+        }
+        self.generations[len] += 1;
+    }
+}
