@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::baseline::{Baseline, Weights, RECENT};
 use super::calibrate::{self, Tail, Tests};
 use super::config::AnomalyConfig;
+use super::extremes::Extremes;
 use super::novelty::Novelty;
 use super::regime;
 use super::seasonal::{Seasonal, SeasonalParams};
@@ -104,6 +105,9 @@ pub struct SeriesDetector {
     /// Contextual novelty (a snapshot without it starts it afresh).
     #[serde(default)]
     pub novelty: Novelty,
+    /// Extremes of the series (a snapshot without them starts them afresh).
+    #[serde(default)]
+    pub extremes: Extremes,
 }
 
 impl SeriesDetector {
@@ -118,6 +122,7 @@ impl SeriesDetector {
             episode: None,
             seasonal: stack.seasonal.as_ref().map(|_| Box::default()),
             novelty: Novelty::default(),
+            extremes: Extremes::default(),
         }
     }
 
@@ -138,6 +143,9 @@ impl SeriesDetector {
         // value: a daily shape is itself a sequence of contexts it learns.
         let p_novel = self.novelty.update(x, r.scale);
         let (q, mask) = calibrate::fold_novelty(p_novel, self.tail.q(z), mask);
+        // A value beyond the whole range the series has shown is news by itself.
+        let extreme = self.extremes.update(x);
+        let (q, mask) = calibrate::fold_extreme(extreme, self.baseline.n, stack.alarm_q, q, mask);
         let warm = self.baseline.n >= stack.warmup;
         self.tail.learn(z, &stack.tests);
         self.baseline.learn(y, &r, &stack.weights);
@@ -145,7 +153,7 @@ impl SeriesDetector {
             s.learn(x, p);
         }
         // Only a persistent shift or variance change is a new regime to adopt.
-        self.track_regime(mask & !calibrate::NOVEL, stack);
+        self.track_regime(mask & !(calibrate::NOVEL | calibrate::EXTREME), stack);
         let score = calibrate::score_of(q);
         let mut v = Verdict {
             q,
