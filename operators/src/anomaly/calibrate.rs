@@ -214,17 +214,20 @@ pub fn fold_novelty(p: f64, q: f64, mask: u8) -> (f64, u8) {
 /// says (HTM's spatial anomaly scores 1 too).
 const Q_EXTREME: f64 = 1e-12;
 
-/// Fold a new extreme (`extremes.rs`) into the sample's probability and detectors. An
+/// Fold a new extreme (`extremes.rs`) into the sample's probability and detectors:
+/// `None` when the sample is no new extreme, else whether it is also far out. An
 /// exchangeable series sets a new maximum or minimum at its `n + 1`th sample with
 /// probability 2 / (n + 1): until that is rarer than an alarm (`q_alarm`) the range is
-/// still being learned and a new extreme has that probability; after, it is certain news.
+/// still being learned and a new extreme has that probability, unless it is far out as
+/// well (noise is not: a normal series sets a far-out record once in about a million
+/// samples); otherwise it is certain news.
 #[inline]
-pub fn fold_extreme(extreme: bool, n: u64, q_alarm: f64, q: f64, mask: u8) -> (f64, u8) {
-    if !extreme {
+pub fn fold_extreme(extreme: Option<bool>, n: u64, q_alarm: f64, q: f64, mask: u8) -> (f64, u8) {
+    let Some(far_out) = extreme else {
         return (q, mask);
-    }
+    };
     let record = 2.0 / (n as f64 + 1.0);
-    let p = if record > q_alarm { record } else { Q_EXTREME };
+    let p = if record > q_alarm && !far_out { record } else { Q_EXTREME };
     // Like the other detectors, it agrees beyond p < 1% only.
     if p >= P0 {
         return (q, mask);

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::baseline::{Baseline, Weights, RECENT};
 use super::calibrate::{self, Tail, Tests};
 use super::config::AnomalyConfig;
-use super::extremes::Extremes;
+use super::extremes::{self, Extremes};
 use super::novelty::Novelty;
 use super::regime;
 use super::seasonal::{Seasonal, SeasonalParams};
@@ -141,14 +141,16 @@ impl SeriesDetector {
         // The residual tests' statistic is calibrated by the series' tail; the novelty's
         // probability is its own rate already, and joins after. Novelty reads the raw
         // value: a daily shape is itself a sequence of contexts it learns.
+        // (The central range before this sample learns it, for the far-out fence.)
+        let central = (self.novelty.lo, self.novelty.hi);
         let p_novel = self.novelty.update(x, r.scale);
         let (q, mask) = calibrate::fold_novelty(p_novel, self.tail.q(z), mask);
         // A value beyond the whole range the series has shown is news by itself.
-        let extreme = self.extremes.update(x);
+        let extreme = self.extremes.update(x).then(|| extremes::far_out(x, central));
         let (q, mask) = calibrate::fold_extreme(extreme, self.baseline.n, stack.alarm_q, q, mask);
         let warm = self.baseline.n >= stack.warmup;
         self.tail.learn(z, &stack.tests);
-        self.baseline.learn(y, &r, &stack.weights);
+        self.baseline.learn(y, x, &r, &stack.weights);
         if let (Some(s), Some(p)) = (&mut self.seasonal, &stack.seasonal) {
             s.learn(x, p);
         }
