@@ -4,8 +4,9 @@
 //!
 //! Each file is one series; its rows go through `Operator::on_event` in order, as
 //! `kubesage.metrics` samples would. The anomaly score of a row is the score of the alarm
-//! the operator raised at that row (an anomaly starting, or an open one reaching a new
-//! peak), 0 where it raised none. One configuration (the default) for the whole corpus.
+//! the operator raised at that row (an anomaly starting, or an open one escalating to a
+//! peak a decade of q higher), 0 where it raised none; so NAB's threshold cannot go below
+//! the alarm level. One configuration (the default) for the whole corpus.
 
 pub mod corpus;
 pub mod scorer;

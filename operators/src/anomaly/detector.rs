@@ -64,9 +64,9 @@ pub struct Verdict {
     pub expected: f64,
     pub scale: f64,
     pub transition: Option<Transition>,
-    /// The score when this sample starts a deviation (some detector beyond p < 1%) or
-    /// raises the peak of the ongoing one, else 0: the alarm this sample would raise under
-    /// any alarm level, with repeats suppressed (what NAB scores; it picks the level).
+    /// The score of the alarm this sample raised: the start of an anomaly, or the
+    /// escalation of an open one to a new peak (one decade of q above the published
+    /// one); else 0. What the operator publishes as news, and what NAB scores.
     pub alarm_score: f64,
 }
 
@@ -94,10 +94,6 @@ pub struct SeriesDetector {
     /// Consecutive samples with some detector beyond p < 1%.
     pub persist: u32,
     pub last_time: Millis,
-    /// Peak score of the ongoing deviation (0: none) and the unremarkable samples since
-    /// its last exceedance.
-    pub run_peak: f64,
-    pub run_quiet: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub episode: Option<Episode>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -117,8 +113,6 @@ impl SeriesDetector {
             tail: Tail::new(&stack.tests),
             persist: 0,
             last_time: 0,
-            run_peak: 0.0,
-            run_quiet: 0,
             episode: None,
             seasonal: stack.seasonal.as_ref().map(|_| Box::default()),
             novelty: Novelty::default(),
@@ -167,20 +161,6 @@ impl SeriesDetector {
             transition: None,
             alarm_score: 0.0,
         };
-        if mask != 0 {
-            self.run_quiet = 0;
-            if score > self.run_peak {
-                self.run_peak = score;
-                if warm {
-                    v.alarm_score = score;
-                }
-            }
-        } else {
-            self.run_quiet += 1;
-            if self.run_quiet >= stack.end_after {
-                self.run_peak = 0.0;
-            }
-        }
         if warm {
             self.step_episode(t, x, &mut v, stack);
         }
@@ -223,6 +203,7 @@ impl SeriesDetector {
                         scale: v.scale,
                     });
                     v.transition = Some(Transition::Started);
+                    v.alarm_score = v.score;
                 }
             }
             Some(e) => {
@@ -234,6 +215,9 @@ impl SeriesDetector {
                     e.peak_score = e.peak_score.max(v.score);
                     // Publish a new peak when it is clearly higher (one decade of q).
                     let escalated = e.peak_score >= e.published_score + 1.0 / calibrate::SCORE_DECADES;
+                    if escalated {
+                        v.alarm_score = e.peak_score;
+                    }
                     if escalated || e.since_update >= stack.update_every {
                         e.published_score = e.peak_score;
                         e.revision += 1;
