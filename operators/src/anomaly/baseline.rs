@@ -70,9 +70,10 @@ pub struct Baseline {
     pub shift: f64,
     /// Short mean of clipped squared standardised residuals.
     pub energy: f64,
-    /// Smallest non-zero step seen between consecutive values (the data's resolution);
-    /// 0 until a step is seen (not infinity: the state must survive JSON).
+    /// Smallest non-zero step seen between consecutive raw values (the data's
+    /// resolution); 0 until a step is seen (not infinity: the state must survive JSON).
     pub resolution: f64,
+    /// The last raw value.
     pub last: f64,
     /// Ring of the most recent values, oldest first from `head`.
     pub recent: [f32; RECENT],
@@ -106,22 +107,25 @@ impl Baseline {
         Residual { expected: self.level, scale, z, shift_z: shift / w.shift_sd, energy }
     }
 
-    /// Learn `x` (after `residual` judged it).
+    /// Learn `x` (after `residual` judged it); `raw` is the sample as observed, before
+    /// any seasonal adjustment. The resolution is the raw data's: a seasonal profile is
+    /// continuous, so steps of adjusted values can be as fine as its rounding, and a
+    /// perfectly repeating series would turn that rounding into surprise.
     #[inline]
-    pub fn learn(&mut self, x: f64, r: &Residual, w: &Weights) {
+    pub fn learn(&mut self, x: f64, raw: f64, r: &Residual, w: &Weights) {
         self.n += 1;
         let n = self.n as f64;
         if self.n == 1 {
             self.level = x;
-            self.last = x;
+            self.last = raw;
             self.push_recent(x);
             return;
         }
-        let step = (x - self.last).abs();
+        let step = (raw - self.last).abs();
         if step > 0.0 && (self.resolution == 0.0 || step < self.resolution) {
             self.resolution = step;
         }
-        self.last = x;
+        self.last = raw;
         let e = x - self.level;
         let bound = w.clip * r.scale;
         let ec = e.clamp(-bound, bound);

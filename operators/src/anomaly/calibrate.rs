@@ -43,10 +43,12 @@ pub const VARIANCE_UP: u8 = 4;
 pub const VARIANCE_DOWN: u8 = 8;
 /// A context (short sequence of values) the series has not shown recently (`novelty.rs`).
 pub const NOVEL: u8 = 16;
+/// A value beyond every value the series has shown (`extremes.rs`).
+pub const EXTREME: u8 = 32;
 
 pub fn detector_names(mask: u8) -> Vec<String> {
     let mut out = Vec::new();
-    for (bit, name) in [(SPIKE, "spike"), (SHIFT, "level_shift"), (VARIANCE_UP, "variance_up"), (VARIANCE_DOWN, "variance_down"), (NOVEL, "novel_pattern")] {
+    for (bit, name) in [(SPIKE, "spike"), (SHIFT, "level_shift"), (VARIANCE_UP, "variance_up"), (VARIANCE_DOWN, "variance_down"), (NOVEL, "novel_pattern"), (EXTREME, "new_extreme")] {
         if mask & bit != 0 {
             out.push(name.to_string());
         }
@@ -205,6 +207,32 @@ pub fn fold_novelty(p: f64, q: f64, mask: u8) -> (f64, u8) {
         return (q, mask);
     }
     (q.min(p), mask | NOVEL)
+}
+
+/// Tail probability of a new extreme once the series' range is established: the top of
+/// the score scale. A value beyond the whole range is news whatever the residual tail
+/// says (HTM's spatial anomaly scores 1 too).
+const Q_EXTREME: f64 = 1e-12;
+
+/// Fold a new extreme (`extremes.rs`) into the sample's probability and detectors:
+/// `None` when the sample is no new extreme, else whether it is also far out. An
+/// exchangeable series sets a new maximum or minimum at its `n + 1`th sample with
+/// probability 2 / (n + 1): until that is rarer than an alarm (`q_alarm`) the range is
+/// still being learned and a new extreme has that probability, unless it is far out as
+/// well (noise is not: a normal series sets a far-out record once in about a million
+/// samples); otherwise it is certain news.
+#[inline]
+pub fn fold_extreme(extreme: Option<bool>, n: u64, q_alarm: f64, q: f64, mask: u8) -> (f64, u8) {
+    let Some(far_out) = extreme else {
+        return (q, mask);
+    };
+    let record = 2.0 / (n as f64 + 1.0);
+    let p = if record > q_alarm && !far_out { record } else { Q_EXTREME };
+    // Like the other detectors, it agrees beyond p < 1% only.
+    if p >= P0 {
+        return (q, mask);
+    }
+    (q.min(p), mask | EXTREME)
 }
 
 /// Published score of a tail probability.

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::baseline::{Baseline, Weights, RECENT};
 use super::calibrate::{self, Tail, Tests};
 use super::config::AnomalyConfig;
+use super::extremes::{self, Extremes};
 use super::novelty::Novelty;
 use super::regime;
 use super::seasonal::{Seasonal, SeasonalParams};
@@ -63,9 +64,9 @@ pub struct Verdict {
     pub expected: f64,
     pub scale: f64,
     pub transition: Option<Transition>,
-    /// The score when this sample starts a deviation (some detector beyond p < 1%) or
-    /// raises the peak of the ongoing one, else 0: the alarm this sample would raise under
-    /// any alarm level, with repeats suppressed (what NAB scores; it picks the level).
+    /// The score of the alarm this sample raised: the start of an anomaly, or the
+    /// escalation of an open one to a new peak (one decade of q above the published
+    /// one); else 0. What the operator publishes as news, and what NAB scores.
     pub alarm_score: f64,
 }
 
@@ -93,10 +94,6 @@ pub struct SeriesDetector {
     /// Consecutive samples with some detector beyond p < 1%.
     pub persist: u32,
     pub last_time: Millis,
-    /// Peak score of the ongoing deviation (0: none) and the unremarkable samples since
-    /// its last exceedance.
-    pub run_peak: f64,
-    pub run_quiet: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub episode: Option<Episode>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -104,6 +101,9 @@ pub struct SeriesDetector {
     /// Contextual novelty (a snapshot without it starts it afresh).
     #[serde(default)]
     pub novelty: Novelty,
+    /// Extremes of the series (a snapshot without them starts them afresh).
+    #[serde(default)]
+    pub extremes: Extremes,
 }
 
 impl SeriesDetector {
@@ -113,11 +113,10 @@ impl SeriesDetector {
             tail: Tail::new(&stack.tests),
             persist: 0,
             last_time: 0,
-            run_peak: 0.0,
-            run_quiet: 0,
             episode: None,
             seasonal: stack.seasonal.as_ref().map(|_| Box::default()),
             novelty: Novelty::default(),
+            extremes: Extremes::default(),
         }
     }
 
@@ -136,16 +135,21 @@ impl SeriesDetector {
         // The residual tests' statistic is calibrated by the series' tail; the novelty's
         // probability is its own rate already, and joins after. Novelty reads the raw
         // value: a daily shape is itself a sequence of contexts it learns.
+        // (The central range before this sample learns it, for the far-out fence.)
+        let central = (self.novelty.lo, self.novelty.hi);
         let p_novel = self.novelty.update(x, r.scale);
         let (q, mask) = calibrate::fold_novelty(p_novel, self.tail.q(z), mask);
+        // A value beyond the whole range the series has shown is news by itself.
+        let extreme = self.extremes.update(x).then(|| extremes::far_out(x, central));
+        let (q, mask) = calibrate::fold_extreme(extreme, self.baseline.n, stack.alarm_q, q, mask);
         let warm = self.baseline.n >= stack.warmup;
         self.tail.learn(z, &stack.tests);
-        self.baseline.learn(y, &r, &stack.weights);
+        self.baseline.learn(y, x, &r, &stack.weights);
         if let (Some(s), Some(p)) = (&mut self.seasonal, &stack.seasonal) {
             s.learn(x, p);
         }
         // Only a persistent shift or variance change is a new regime to adopt.
-        self.track_regime(mask & !calibrate::NOVEL, stack);
+        self.track_regime(mask & !(calibrate::NOVEL | calibrate::EXTREME), stack);
         let score = calibrate::score_of(q);
         let mut v = Verdict {
             q,
@@ -157,20 +161,6 @@ impl SeriesDetector {
             transition: None,
             alarm_score: 0.0,
         };
-        if mask != 0 {
-            self.run_quiet = 0;
-            if score > self.run_peak {
-                self.run_peak = score;
-                if warm {
-                    v.alarm_score = score;
-                }
-            }
-        } else {
-            self.run_quiet += 1;
-            if self.run_quiet >= stack.end_after {
-                self.run_peak = 0.0;
-            }
-        }
         if warm {
             self.step_episode(t, x, &mut v, stack);
         }
@@ -213,6 +203,7 @@ impl SeriesDetector {
                         scale: v.scale,
                     });
                     v.transition = Some(Transition::Started);
+                    v.alarm_score = v.score;
                 }
             }
             Some(e) => {
@@ -224,6 +215,9 @@ impl SeriesDetector {
                     e.peak_score = e.peak_score.max(v.score);
                     // Publish a new peak when it is clearly higher (one decade of q).
                     let escalated = e.peak_score >= e.published_score + 1.0 / calibrate::SCORE_DECADES;
+                    if escalated {
+                        v.alarm_score = e.peak_score;
+                    }
                     if escalated || e.since_update >= stack.update_every {
                         e.published_score = e.peak_score;
                         e.revision += 1;

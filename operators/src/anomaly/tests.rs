@@ -250,3 +250,28 @@ proptest! {
         prop_assert_eq!(encoded(&mut o1), encoded(&mut o2));
     }
 }
+
+/// NAB scores `alarm_score`: the start of an anomaly and its escalations, not every
+/// surprising sample of it.
+#[test]
+fn an_anomaly_raises_its_alarm_once_and_again_only_when_it_escalates() {
+    let stack = Stack::new(&AnomalyConfig { seasonal: SeasonalConfig { enabled: false, ..SeasonalConfig::default() }, ..AnomalyConfig::default() });
+    let mut d = SeriesDetector::new(&stack);
+    let mut alarms = Vec::new();
+    for (i, x) in base(900).into_iter().enumerate() {
+        // A moderate deviation, then a far larger one while the anomaly is open.
+        let x = match i {
+            800 => 108.0,
+            801 => 108.0,
+            802 => 160.0,
+            _ => x,
+        };
+        let v = d.update(T0 + i as i64 * STEP, x, &stack);
+        if v.alarm_score > 0.0 {
+            alarms.push((i, v.alarm_score));
+        }
+    }
+    let at: Vec<usize> = alarms.iter().map(|a| a.0).collect();
+    assert_eq!(at, vec![800, 802], "{alarms:?}");
+    assert!(alarms[1].1 > alarms[0].1);
+}
