@@ -156,6 +156,16 @@ pub struct Tail {
 /// Step of the log-threshold per exceedance (it falls by P0 times this per sample).
 const THRESHOLD_STEP: f64 = 0.05;
 
+impl Default for Tail {
+    /// The white-noise prior (`Tail::new` of any configuration: U depends on P0 only).
+    fn default() -> Self {
+        Tail { n: 0, threshold: U_NULL, index: NULL_INDEX, exceedances: 0 }
+    }
+}
+
+/// U: the two-sided normal quantile at P0 (99.5% one-sided).
+const U_NULL: f64 = 2.575_829_303_548_900_4;
+
 impl Tail {
     pub fn new(tests: &Tests) -> Self {
         Tail { n: 0, threshold: tests.u, index: NULL_INDEX, exceedances: 0 }

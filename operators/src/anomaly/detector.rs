@@ -90,7 +90,13 @@ pub struct Episode {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SeriesDetector {
     pub baseline: Baseline,
+    /// Calibration of deviations above the baseline, and (`tail_low`) below it: a series
+    /// is often skewed (counts burst upwards, a saturated gauge only drops), and a tail
+    /// learned from its usual bursts must not hide a drop it never shows.
     pub tail: Tail,
+    /// (A snapshot without it starts it from the white-noise prior.)
+    #[serde(default)]
+    pub tail_low: Tail,
     /// Consecutive samples with some detector beyond p < 1%.
     pub persist: u32,
     pub last_time: Millis,
@@ -111,6 +117,7 @@ impl SeriesDetector {
         SeriesDetector {
             baseline: Baseline::default(),
             tail: Tail::new(&stack.tests),
+            tail_low: Tail::new(&stack.tests),
             persist: 0,
             last_time: 0,
             episode: None,
@@ -138,12 +145,15 @@ impl SeriesDetector {
         // (The central range before this sample learns it, for the far-out fence.)
         let central = (self.novelty.lo, self.novelty.hi);
         let p_novel = self.novelty.update(x, r.scale);
-        let (q, mask) = calibrate::fold_novelty(p_novel, self.tail.q(z), mask);
+        // The direction of the deviation: the larger of the spike and the shift.
+        let up = if r.shift_z.abs() > r.z.abs() { r.shift_z >= 0.0 } else { r.z >= 0.0 };
+        let tail = if up { &mut self.tail } else { &mut self.tail_low };
+        let (q, mask) = calibrate::fold_novelty(p_novel, tail.q(z), mask);
         // A value beyond the whole range the series has shown is news by itself.
         let extreme = self.extremes.update(x).then(|| extremes::far_out(x, central));
         let (q, mask) = calibrate::fold_extreme(extreme, self.baseline.n, stack.alarm_q, q, mask);
         let warm = self.baseline.n >= stack.warmup;
-        self.tail.learn(z, &stack.tests);
+        tail.learn(z, &stack.tests);
         self.baseline.learn(y, x, &r, &stack.weights);
         if let (Some(s), Some(p)) = (&mut self.seasonal, &stack.seasonal) {
             s.learn(x, p);
@@ -249,7 +259,7 @@ impl SeriesDetector {
     /// Band of values the stack would not have called anomalous at the alarm level.
     pub fn band(&self, expected: f64, scale: f64, stack: &Stack) -> (f64, f64) {
         // Residual at which q reaches the alarm level.
-        let z = self.tail.z_at(stack.alarm_q);
-        (expected - z * scale, expected + z * scale)
+        let (lo, hi) = (self.tail_low.z_at(stack.alarm_q), self.tail.z_at(stack.alarm_q));
+        (expected - lo * scale, expected + hi * scale)
     }
 }

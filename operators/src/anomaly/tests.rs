@@ -275,3 +275,20 @@ fn an_anomaly_raises_its_alarm_once_and_again_only_when_it_escalates() {
     assert_eq!(at, vec![800, 802], "{alarms:?}");
     assert!(alarms[1].1 > alarms[0].1);
 }
+
+/// A series that bursts upwards now and then learns a heavy upper tail; a drop is
+/// judged by the drops it shows (none), so the same deviation downwards is rarer.
+#[test]
+fn a_drop_is_not_excused_by_the_bursts_of_a_series() {
+    let stack = Stack::new(&cfg());
+    let mut d = SeriesDetector::new(&stack);
+    for i in 0..3000usize {
+        let burst = if i % 50 == 25 { 10.0 } else { 0.0 };
+        d.update(T0 + i as i64 * STEP, 100.0 + 2.0 * noise(i, 4) + burst, &stack);
+    }
+    let at = T0 + 3000 * STEP;
+    let up = d.clone().update(at, 106.0, &stack);
+    let down = d.clone().update(at, 94.0, &stack);
+    assert!(down.detectors & calibrate::EXTREME == 0, "{down:?}");
+    assert!(down.q < up.q / 2.0, "down {down:?} up {up:?}");
+}
