@@ -32,6 +32,13 @@ pub struct AnomalyConfig {
     /// A shift that persists this many samples is a new regime: the change point is
     /// located and the baseline restarts from it.
     pub regime_after: u32,
+    /// The contextual novelty test (`novel_pattern`: short sequences of quantised values
+    /// the series has not shown recently).
+    pub novelty: bool,
+    /// The new-extreme test (`new_extreme`: a value beyond every value the series has
+    /// shown). Turn it off for gauges that only grow (bytes used, uptime), which would
+    /// alarm each time they pass their range by 5%.
+    pub new_extreme: bool,
     /// Seasonal baselines.
     pub seasonal: SeasonalConfig,
     /// Peer groups: window means of group members, published for the peer operator.
@@ -79,6 +86,8 @@ impl Default for AnomalyConfig {
             end_after: 12,
             update_every: 60,
             regime_after: 16,
+            novelty: true,
+            new_extreme: true,
             seasonal: SeasonalConfig::default(),
             peer: crate::peer::PeerConfig::default(),
             max_series: 200_000,

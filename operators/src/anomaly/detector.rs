@@ -23,6 +23,8 @@ pub struct Stack {
     pub end_after: u32,
     pub update_every: u32,
     pub regime_after: u32,
+    pub novelty: bool,
+    pub new_extreme: bool,
     pub seasonal: Option<SeasonalParams>,
 }
 
@@ -36,6 +38,8 @@ impl Stack {
             end_after: cfg.end_after,
             update_every: cfg.update_every,
             regime_after: cfg.regime_after,
+            novelty: cfg.novelty,
+            new_extreme: cfg.new_extreme,
             seasonal: cfg.seasonal.enabled.then(|| SeasonalParams::new(&cfg.seasonal)),
         }
     }
@@ -144,13 +148,15 @@ impl SeriesDetector {
         // value: a daily shape is itself a sequence of contexts it learns.
         // (The central range before this sample learns it, for the far-out fence.)
         let central = (self.novelty.lo, self.novelty.hi);
+        // Switched off, the novelty still tracks the central range (the far-out fence).
         let p_novel = self.novelty.update(x, r.scale);
+        let p_novel = if stack.novelty { p_novel } else { 1.0 };
         // The direction of the deviation: the larger of the spike and the shift.
         let up = if r.shift_z.abs() > r.z.abs() { r.shift_z >= 0.0 } else { r.z >= 0.0 };
         let tail = if up { &mut self.tail } else { &mut self.tail_low };
         let (q, mask) = calibrate::fold_novelty(p_novel, tail.q(z), mask);
         // A value beyond the whole range the series has shown is news by itself.
-        let extreme = self.extremes.update(x).then(|| extremes::far_out(x, central));
+        let extreme = self.extremes.update(x).then(|| extremes::far_out(x, central)).filter(|_| stack.new_extreme);
         let (q, mask) = calibrate::fold_extreme(extreme, self.baseline.n, stack.alarm_q, q, mask);
         let warm = self.baseline.n >= stack.warmup;
         tail.learn(z, &stack.tests);

@@ -118,6 +118,22 @@ mod tests {
         assert!(near.detectors & EXTREME != 0 && near.score < 0.5, "{near:?}");
     }
 
+    /// Switched off, a far-out jump is judged by the residual tests alone.
+    #[test]
+    fn the_test_can_be_switched_off() {
+        use crate::anomaly::calibrate::EXTREME;
+        use crate::anomaly::{AnomalyConfig, SeriesDetector, Stack};
+        for (on, want) in [(true, true), (false, false)] {
+            let stack = Stack::new(&AnomalyConfig { new_extreme: on, ..AnomalyConfig::default() });
+            let mut d = SeriesDetector::new(&stack);
+            for i in 0..400 {
+                d.update(i, 100.0 + 2.0 * crate::anomaly::tests::noise(i as usize, 9), &stack);
+            }
+            let v = d.update(400, 130.0, &stack);
+            assert_eq!(v.detectors & EXTREME != 0, want, "new_extreme {on}: {v:?}");
+        }
+    }
+
     #[test]
     fn snapshot_round_trip() {
         let mut e = Extremes::default();

@@ -423,6 +423,17 @@ mod tests {
         }
         assert_eq!(novel_bits.0, 0, "no novelty once the cycle is learned");
         assert!(novel_bits.1 > 0, "the plateau is a novel pattern");
+        // Switched off: the same series never names it.
+        let stack = Stack::new(&AnomalyConfig {
+            novelty: false,
+            seasonal: crate::anomaly::SeasonalConfig { enabled: false, ..Default::default() },
+            ..Default::default()
+        });
+        let mut d = SeriesDetector::new(&stack);
+        for i in 0..3000 {
+            let x = if (2000..2008).contains(&i) { 4.0 } else { cycle(i, period) };
+            assert_eq!(d.update(i as i64 * 1000, x, &stack).detectors & NOVEL, 0, "sample {i}");
+        }
     }
 
     #[test]
