@@ -54,10 +54,12 @@ impl<L: Clone + std::hash::Hash + Eq + EncodeLabelSet + std::fmt::Debug + Ord + 
 
     /// Set (`Some`) or clear (`None`) a value, then publish the top `n`.
     pub fn set(&self, label: L, value: Option<f64>) {
+        let mut values = self.values.lock().unwrap_or_else(|e| e.into_inner());
         match value {
-            Some(v) => self.replace(|_| false, Some((label, v))),
-            None => self.replace(|l| *l == label, None),
-        }
+            Some(v) => values.insert(label, v),
+            None => values.remove(&label),
+        };
+        self.publish(&mut values);
     }
 
     /// Clear every value whose label matches `drop`, set `value`, then publish the top `n`.
@@ -67,6 +69,10 @@ impl<L: Clone + std::hash::Hash + Eq + EncodeLabelSet + std::fmt::Debug + Ord + 
         if let Some((label, v)) = value {
             values.insert(label, v);
         }
+        self.publish(&mut values);
+    }
+
+    fn publish(&self, values: &mut BTreeMap<L, f64>) {
         // Bound the tracked set too: far below the top, values are forgotten.
         if values.len() > self.n * 20 {
             let mut sorted: Vec<(L, f64)> = values.iter().map(|(l, v)| (l.clone(), *v)).collect();
