@@ -646,15 +646,12 @@ pub(super) fn self_term(st: &ComponentState, cfg: &RcaConfig) -> f64 {
         return 0.0;
     }
     let (eps, r0, q) = (cfg.spurious, cfg.self_evidence, cfg.service_evidence);
-    let a = st.abnormal;
-    if !st.service_seen {
+    let Some(s) = ServiceSplit::of(st) else {
+        let a = st.abnormal;
         return ((a * r0 + (1.0 - a) * (1.0 - r0)) / (a * eps + (1.0 - a) * (1.0 - eps))).ln();
-    }
-    let a = a.max(st.degraded);
-    let (service, resource, normal) = (st.degraded, a - st.degraded, 1.0 - a);
-    let fault = service * q + resource * (r0 - q) + normal * (1.0 - r0);
-    let none = (service + resource) * eps / 2.0 + normal * (1.0 - eps);
-    (fault / none).ln()
+    };
+    let fault = s.service * q + (s.abnormal - s.service) * (r0 - q) + s.normal() * (1.0 - r0);
+    (fault / s.unrelated(eps)).ln()
 }
 
 /// The likelihood ratio of a component's state under "reached by the fault with
@@ -665,13 +662,33 @@ pub(super) fn self_term(st: &ComponentState, cfg: &RcaConfig) -> f64 {
 /// [`self_term`]). Without latency or error signals only "abnormal" counts.
 pub(super) fn reach_slope(st: &ComponentState, cfg: &RcaConfig) -> f64 {
     let (r, eps) = (cfg.propagation, cfg.spurious);
-    let a = st.abnormal;
-    if !st.service_seen {
+    let Some(s) = ServiceSplit::of(st) else {
+        let a = st.abnormal;
         return (r - eps) * (2.0 * a - 1.0) / (a * eps + (1.0 - a) * (1.0 - eps));
+    };
+    (r - eps / 2.0) * (s.service - s.normal()) / s.unrelated(eps)
+}
+
+/// The three states of a component with latency or error signals, as soft evidence:
+/// service degraded (`service`), only a resource abnormal (`abnormal - service`), normal.
+struct ServiceSplit {
+    service: f64,
+    abnormal: f64,
+}
+
+impl ServiceSplit {
+    fn of(st: &ComponentState) -> Option<ServiceSplit> {
+        st.service_seen.then(|| ServiceSplit { service: st.degraded, abnormal: st.abnormal.max(st.degraded) })
     }
-    let a = a.max(st.degraded);
-    let (service, normal) = (st.degraded, 1.0 - a);
-    (r - eps / 2.0) * (service - normal) / (a * eps / 2.0 + normal * (1.0 - eps))
+
+    fn normal(&self) -> f64 {
+        1.0 - self.abnormal
+    }
+
+    /// Likelihood of the state with nothing wrong: either abnormal state with `eps / 2`.
+    fn unrelated(&self, eps: f64) -> f64 {
+        self.abnormal * eps / 2.0 + self.normal() * (1.0 - eps)
+    }
 }
 
 /// Every candidate with its log likelihood ratio, in index order; with `explain`, each
