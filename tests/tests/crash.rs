@@ -83,7 +83,11 @@ fn settle(broker: &Broker, quiet: Duration, timeout: Duration, log: &std::path::
     }
 }
 
-const EXTRA: &str = "[kafka.options]\n\"session.timeout.ms\" = \"6000\"\n";
+/// Short session and poll timeouts: the broker's join phase waits for every member it knows
+/// up to the group's rebalance timeout (librdkafka sends `max.poll.interval.ms`, five
+/// minutes by default), so a worker killed during a rebalance could hold up the next
+/// worker's assignment for longer than the test waits.
+const EXTRA: &str = "[kafka.options]\n\"session.timeout.ms\" = \"6000\"\n\"max.poll.interval.ms\" = \"20000\"\n";
 
 #[test]
 fn kill_9_mid_stream_and_rebalances_lose_nothing_and_decide_nothing_twice() {
