@@ -18,4 +18,4 @@ mod test_rng;
 pub mod time;
 pub mod topology;
 
-pub use operator::{Collector, ConfigIssue, Emitted, Operator, OperatorError, Snapshot};
+pub use operator::{Collector, ConfigIssue, Emitted, Operator, OperatorError, Snapshot, Stat};

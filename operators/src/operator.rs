@@ -18,6 +18,32 @@ pub trait Operator {
     fn on_tick(&mut self, _now: DateTime<Utc>, _out: &mut Collector) {}
     fn snapshot(&self) -> Snapshot;
     fn restore(&mut self, snapshot: Snapshot) -> Result<(), OperatorError>;
+    /// What the operator counts about itself, for the host to export as metrics.
+    fn stats(&self) -> Vec<Stat> {
+        Vec::new()
+    }
+}
+
+/// A number an operator keeps about itself: a running total (part of its state, so it
+/// survives restarts) or a current size. Plain data: the host decides how to export it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stat {
+    /// Metric name after `kubesage_`, without the `_total` a counter gets on export.
+    pub name: &'static str,
+    pub help: &'static str,
+    /// A running total (a counter), else a current size (a gauge).
+    pub total: bool,
+    pub value: u64,
+}
+
+impl Stat {
+    pub const fn total(name: &'static str, help: &'static str, value: u64) -> Stat {
+        Stat { name, help, total: true, value }
+    }
+
+    pub const fn size(name: &'static str, help: &'static str, value: u64) -> Stat {
+        Stat { name, help, total: false, value }
+    }
 }
 
 /// Versioned operator state.

@@ -14,6 +14,7 @@ pub mod inputs;
 pub mod kafka;
 pub mod metrics;
 pub mod observe;
+pub mod operator_stats;
 pub mod sink;
 pub mod topics_admin;
 

@@ -83,6 +83,8 @@ pub struct Metrics {
     pub executor_commands: Family<ActionOutcome, Counter>,
     /// Top anomalies and log templates (bounded; see `observe`).
     pub observers: crate::observe::Observers,
+    /// What each partition's operator counts about itself.
+    pub operator_stats: Arc<crate::operator_stats::OperatorStats>,
 }
 
 impl Metrics {
@@ -110,6 +112,7 @@ impl Metrics {
                 templates: crate::observe::TopN::new(50, Family::default()),
                 root_causes: crate::observe::TopN::new(50, Family::default()),
             },
+            operator_stats: Arc::default(),
             registry: Registry::default(),
         };
         // Counters get `_total` appended by the encoder.
@@ -136,6 +139,7 @@ impl Metrics {
             "Probability of the first-ranked root cause of the 50 most certain open incidents",
             m.observers.root_causes.family(),
         );
+        registry.register_collector(Box::new(m.operator_stats.clone()));
         Arc::new(Metrics { registry, ..m })
     }
 

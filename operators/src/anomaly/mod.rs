@@ -48,7 +48,7 @@ pub use detector::{SeriesDetector, Stack, Transition, Verdict};
 
 use crate::peer::{membership, Membership, WindowMean};
 use crate::time::{duration_millis, from_millis, to_millis, Millis};
-use crate::{Collector, Operator, OperatorError, Snapshot};
+use crate::{Collector, Operator, OperatorError, Snapshot, Stat};
 
 const SNAPSHOT_VERSION: u32 = 1;
 pub const SOURCE: &str = "kubesage/operator/anomaly";
@@ -378,5 +378,16 @@ impl Operator for AnomalyOperator {
         self.next_idle_check = Millis::MIN;
         self.last = None;
         Ok(())
+    }
+
+    fn stats(&self) -> Vec<Stat> {
+        let c = &self.counters;
+        vec![
+            Stat::size("anomaly_series", "Metric series the anomaly detector holds state for", self.tracked as u64),
+            Stat::total("anomaly_samples", "Metric samples the anomaly detector received", c.samples),
+            Stat::total("anomaly_samples_out_of_order", "Samples dropped because they were not newer than their series' last one", c.out_of_order),
+            Stat::total("anomaly_samples_non_finite", "NaN or infinite samples dropped (Prometheus staleness markers among them)", c.non_finite),
+            Stat::total("anomaly_series_evicted", "Series forgotten because anomaly.max_series was reached", c.evicted),
+        ]
     }
 }

@@ -38,7 +38,7 @@ use state::State;
 
 use crate::time::{duration_millis, to_millis};
 use crate::topology::Topology;
-use crate::{Collector, Operator, OperatorError, Snapshot};
+use crate::{Collector, Operator, OperatorError, Snapshot, Stat};
 
 const SNAPSHOT_VERSION: u32 = 2;
 pub const SOURCE: &str = "kubesage/operator/correlate";
@@ -170,6 +170,10 @@ impl Operator for Correlator {
         self.topology.restore_value(saved.topology)?;
         self.state = saved.state;
         Ok(())
+    }
+
+    fn stats(&self) -> Vec<Stat> {
+        vec![Stat::size("correlation_incidents", "Incidents the correlator tracks (open, or resolved and still in their session)", self.tracked_incidents() as u64)]
     }
 }
 

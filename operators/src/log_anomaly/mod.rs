@@ -22,7 +22,7 @@ pub use config::LogAnomalyConfig;
 
 use crate::logs::{Change, TemplateId, TemplateMiner};
 use crate::time::{duration_millis, from_millis, to_millis, Millis};
-use crate::{Collector, Operator, OperatorError, Snapshot};
+use crate::{Collector, Operator, OperatorError, Snapshot, Stat};
 
 const SNAPSHOT_VERSION: u32 = 1;
 const SOURCE: &str = "kubesage/operator/log-anomaly";
@@ -321,5 +321,13 @@ impl Operator for LogAnomaly {
         self.miner = miner;
         self.state = state;
         Ok(())
+    }
+
+    fn stats(&self) -> Vec<Stat> {
+        vec![
+            Stat::size("logs_templates", "Log templates the miner knows", self.miner.len() as u64),
+            Stat::total("logs_lines", "Log lines the template miner read", self.miner.lines()),
+            Stat::total("logs_lines_unlearnt", "Log lines that matched no template once logs.miner.max_templates was reached", self.miner.overflow()),
+        ]
     }
 }

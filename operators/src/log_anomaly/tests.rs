@@ -127,3 +127,23 @@ proptest! {
         prop_assert_eq!(encoded(&mut straight), encoded(&mut out));
     }
 }
+
+#[test]
+fn stats_count_lines_templates_and_lines_not_learnt() {
+    let mut c = cfg();
+    c.miner.max_templates = 2;
+    let mut op = LogAnomaly::new(c);
+    let mut out = Collector::default();
+    let texts = ["GET /api/items/1 200 3ms", "connection reset by peer", "GET /api/items/2 200 4ms", "disk quota exceeded on volume data", "user logged out"];
+    for (i, t) in texts.iter().enumerate() {
+        op.on_event(line(i as i64, "web", t, None), &mut out);
+    }
+    let stat = |op: &LogAnomaly, name: &str| op.stats().iter().find(|s| s.name == name).map(|s| (s.value, s.total));
+    assert_eq!(stat(&op, "logs_lines"), Some((5, true)));
+    assert_eq!(stat(&op, "logs_templates"), Some((2, false)));
+    assert_eq!(stat(&op, "logs_lines_unlearnt"), Some((2, true)), "the table was full for the last two new shapes");
+    // Totals are state: a restored operator continues them.
+    let mut restored = LogAnomaly::new(LogAnomalyConfig { miner: op.cfg.miner.clone(), ..cfg() });
+    restored.restore(op.snapshot()).expect("restore");
+    assert_eq!(stat(&restored, "logs_lines_unlearnt"), Some((2, true)));
+}

@@ -34,7 +34,7 @@ pub use config::PeerConfig;
 pub use group::{membership, workload_of_pod, Membership, WindowMean};
 
 use crate::time::{duration_millis, from_millis, to_millis, Millis};
-use crate::{Collector, Operator, OperatorError, Snapshot};
+use crate::{Collector, Operator, OperatorError, Snapshot, Stat};
 
 const SNAPSHOT_VERSION: u32 = 1;
 const UNHEARD: Millis = Millis::MIN;
@@ -323,5 +323,16 @@ impl Operator for PeerOutliers {
             g.heard.values_mut().for_each(|h| *h = UNHEARD);
         }
         Ok(())
+    }
+
+    fn stats(&self) -> Vec<Stat> {
+        let c = &self.counters;
+        vec![
+            Stat::size("peer_groups", "Peer groups (pods of a workload, nodes of a pool) being compared", self.groups.len() as u64),
+            Stat::total("peer_windows", "Member window means the peer comparison received", c.windows),
+            Stat::total("peer_windows_late", "Member window means dropped: not finite, or for a window already judged", c.late),
+            Stat::total("peer_judgements", "Group windows judged", c.judged),
+            Stat::total("peer_groups_evicted", "Peer groups forgotten because the group limit was reached", c.evicted_groups),
+        ]
     }
 }

@@ -36,7 +36,7 @@ use crate::correlation::signal::{call_nodes, component_of_call_node, place, Clas
 use crate::correlation::{ActiveMember, CorrelationConfig, Correlator, Signal, View};
 use crate::time::{duration_millis, from_millis, to_millis, Millis};
 use crate::topology::{key, node_key, split_key, Topology};
-use crate::{Collector, ConfigIssue, Operator, OperatorError, Snapshot};
+use crate::{Collector, ConfigIssue, Operator, OperatorError, Snapshot, Stat};
 
 const SNAPSHOT_VERSION: u32 = 1;
 pub const SOURCE: &str = "kubesage/operator/rca";
@@ -553,5 +553,9 @@ impl Operator for CorrelateWithRca {
         let saved: Saved = snapshot.decode(SNAPSHOT_VERSION)?;
         self.correlator.restore(saved.correlator)?;
         self.rca.restore_value(saved.rca)
+    }
+
+    fn stats(&self) -> Vec<Stat> {
+        self.correlator.stats()
     }
 }

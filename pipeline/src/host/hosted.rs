@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use kubesage_operators::time::{from_millis, to_millis};
-use kubesage_operators::{Collector, Operator, OperatorError, Snapshot};
+use kubesage_operators::{Collector, Operator, OperatorError, Snapshot, Stat};
 use kubesage_schemas::Envelope;
 
 use crate::config::LatePolicy;
@@ -33,6 +33,10 @@ pub trait HostedOperator: Send {
     fn on_tick(&mut self, now: DateTime<Utc>, out: &mut Collector);
     fn snapshot(&self) -> Snapshot;
     fn restore(&mut self, snapshot: Snapshot) -> Result<(), OperatorError>;
+    /// What the operator counts about itself (see [`Operator::stats`]).
+    fn stats(&self) -> Vec<Stat> {
+        Vec::new()
+    }
 }
 
 struct Hosted<O>(O);
@@ -86,5 +90,9 @@ impl<O: Operator + Send> HostedOperator for Hosted<O> {
 
     fn restore(&mut self, snapshot: Snapshot) -> Result<(), OperatorError> {
         self.0.restore(snapshot)
+    }
+
+    fn stats(&self) -> Vec<Stat> {
+        self.0.stats()
     }
 }

@@ -178,6 +178,7 @@ impl Task {
             }
         }
         self.op.on_tick(Utc::now(), &mut self.collector);
+        env.metrics.operator_stats.set(env.job, self.partition, self.op.stats());
         if let Some(wm) = self.wm.watermark() {
             let lag = (Utc::now().timestamp_millis() - wm) as f64 / 1000.0;
             env.metrics.watermark_lag.get_or_create(&JobPartition { operator: env.job.into(), partition: self.partition.to_string() }).set(lag);

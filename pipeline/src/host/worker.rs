@@ -48,6 +48,14 @@ impl JobContext {
         *self.fatal.lock().unwrap_or_else(|e| e.into_inner()) = Some(why);
     }
 
+    /// Drop every task (their partitions are gone) and the series of their stats.
+    fn forget(&self, tasks: &mut BTreeMap<i32, Task>) {
+        for p in tasks.keys() {
+            self.env.metrics.operator_stats.remove(self.env.job, *p);
+        }
+        tasks.clear();
+    }
+
     fn drain_timeout(&self) -> Duration {
         self.env.runtime.shutdown_deadline
     }
@@ -64,7 +72,7 @@ impl JobContext {
         if tpl.count() > 0 {
             consumer.commit(&tpl, CommitMode::Sync)?;
         }
-        tasks.clear();
+        self.forget(&mut tasks);
         self.env.metrics.assigned_partitions.get_or_create(&Metrics::job(self.env.job)).set(0);
         Ok(())
     }
@@ -128,7 +136,7 @@ impl ConsumerContext for JobContext {
                 if let Err(e) = self.drain_all(consumer) {
                     // Not committing is safe: the next owner replays from the last checkpoint.
                     tracing::warn!(job = self.env.job, error = %e, "drain on revoke failed; the next owner replays from the last checkpoint");
-                    self.tasks().clear();
+                    self.forget(&mut self.tasks());
                 }
                 if let Err(e) = consumer.unassign() {
                     tracing::warn!(job = self.env.job, error = %e, "unassign failed");
