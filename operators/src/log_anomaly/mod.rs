@@ -327,7 +327,7 @@ impl Operator for LogAnomaly {
         vec![
             Stat::size("logs_templates", "Log templates the miner knows", self.miner.len() as u64),
             Stat::total("logs_lines", "Log lines the template miner read", self.miner.lines()),
-            Stat::total("logs_lines_unlearnt", "Log lines that matched no template once logs.miner.max_templates was reached", self.miner.overflow()),
+            Stat::total("logs_lines_unlearnt", "Log lines that matched no template once log_anomaly.miner.max_templates was reached", self.miner.overflow()),
         ]
     }
 }

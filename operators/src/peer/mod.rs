@@ -332,7 +332,7 @@ impl Operator for PeerOutliers {
             Stat::total("peer_windows", "Member window means the peer comparison received", c.windows),
             Stat::total("peer_windows_late", "Member window means dropped: not finite, or for a window already judged", c.late),
             Stat::total("peer_judgements", "Group windows judged", c.judged),
-            Stat::total("peer_groups_evicted", "Peer groups forgotten because the group limit was reached", c.evicted_groups),
+            Stat::total("peer_groups_evicted", "Peer groups forgotten because anomaly.peer.max_groups was reached", c.evicted_groups),
         ]
     }
 }

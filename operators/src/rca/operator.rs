@@ -556,6 +556,8 @@ impl Operator for CorrelateWithRca {
     }
 
     fn stats(&self) -> Vec<Stat> {
-        self.correlator.stats()
+        let mut stats = self.correlator.stats();
+        stats.push(Stat::total("rca_evidence_dropped", "Anomalies and change events not kept as RCA evidence because rca.max_evidence_per_cluster was reached", self.rca.dropped()));
+        stats
     }
 }
