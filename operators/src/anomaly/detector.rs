@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::baseline::{Baseline, Weights, RECENT};
 use super::calibrate::{self, Tail, Tests};
 use super::config::AnomalyConfig;
-use super::extremes::{self, Extremes};
+use super::extremes::{self, Extremes, LevelRecords};
 use super::novelty::Novelty;
 use super::regime;
 use super::seasonal::{Seasonal, SeasonalParams};
@@ -25,6 +25,8 @@ pub struct Stack {
     pub regime_after: u32,
     pub novelty: bool,
     pub new_extreme: bool,
+    /// Span (samples) of the level whose records `LevelRecords` tests.
+    pub level_span: u64,
     pub seasonal: Option<SeasonalParams>,
 }
 
@@ -40,6 +42,7 @@ impl Stack {
             regime_after: cfg.regime_after,
             novelty: cfg.novelty,
             new_extreme: cfg.new_extreme,
+            level_span: u64::from(cfg.level_span),
             seasonal: cfg.seasonal.enabled.then(|| SeasonalParams::new(&cfg.seasonal)),
         }
     }
@@ -114,6 +117,9 @@ pub struct SeriesDetector {
     /// Extremes of the series (a snapshot without them starts them afresh).
     #[serde(default)]
     pub extremes: Extremes,
+    /// Records of the series' level (a snapshot without them starts them afresh).
+    #[serde(default)]
+    pub levels: LevelRecords,
 }
 
 impl SeriesDetector {
@@ -128,6 +134,7 @@ impl SeriesDetector {
             seasonal: stack.seasonal.as_ref().map(|_| Box::default()),
             novelty: Novelty::default(),
             extremes: Extremes::default(),
+            levels: LevelRecords::default(),
         }
     }
 
@@ -158,6 +165,9 @@ impl SeriesDetector {
         // A value beyond the whole range the series has shown is news by itself.
         let extreme = self.extremes.update(x).then(|| extremes::far_out(x, central)).filter(|_| stack.new_extreme);
         let (q, mask) = calibrate::fold_extreme(extreme, self.baseline.n, stack.alarm_q, q, mask);
+        // So is a level beyond every level it has held (a sustained subtle change).
+        let record = self.levels.update(x, stack.weights.level, stack.level_span).filter(|_| stack.new_extreme);
+        let (q, mask) = calibrate::fold_level(record, q, mask);
         let warm = self.baseline.n >= stack.warmup;
         tail.learn(z, &stack.tests);
         self.baseline.learn(y, x, &r, &stack.weights);
@@ -165,7 +175,7 @@ impl SeriesDetector {
             s.learn(x, p);
         }
         // Only a persistent shift or variance change is a new regime to adopt.
-        self.track_regime(mask & !(calibrate::NOVEL | calibrate::EXTREME), stack);
+        self.track_regime(mask & !(calibrate::NOVEL | calibrate::EXTREME | calibrate::NEW_LEVEL), stack);
         let score = calibrate::score_of(q);
         let mut v = Verdict {
             q,
