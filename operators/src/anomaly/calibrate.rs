@@ -45,7 +45,7 @@ pub const VARIANCE_DOWN: u8 = 8;
 pub const NOVEL: u8 = 16;
 /// A value beyond every value the series has shown (`extremes.rs`).
 pub const EXTREME: u8 = 32;
-/// A level (mean over the level span) beyond every level the series has held
+/// A level (mean over `scale_span`) beyond every level the series has held
 /// (`extremes.rs`, `LevelRecords`).
 pub const NEW_LEVEL: u8 = 64;
 

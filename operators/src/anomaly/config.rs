@@ -36,7 +36,7 @@ pub struct AnomalyConfig {
     /// the series has not shown recently).
     pub novelty: bool,
     /// The record tests: `new_extreme` (a value beyond every value the series has shown)
-    /// and `new_level` (its mean over `level_span` beyond every level it has held). Turn
+    /// and `new_level` (its mean over `scale_span` beyond every level it has held). Turn
     /// them off for gauges that only grow (bytes used, uptime), which would alarm each
     /// time they pass their range by 5%, and set level records all the time.
     pub new_extreme: bool,

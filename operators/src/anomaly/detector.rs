@@ -25,8 +25,9 @@ pub struct Stack {
     pub regime_after: u32,
     pub novelty: bool,
     pub new_extreme: bool,
-    /// Span (samples) of the level whose records `LevelRecords` tests.
-    pub level_span: u64,
+    /// Span (samples) of the level whose records `LevelRecords` tests: the baseline's
+    /// longest, `scale_span`.
+    pub record_span: u64,
     pub seasonal: Option<SeasonalParams>,
 }
 
@@ -42,7 +43,7 @@ impl Stack {
             regime_after: cfg.regime_after,
             novelty: cfg.novelty,
             new_extreme: cfg.new_extreme,
-            level_span: u64::from(cfg.level_span),
+            record_span: u64::from(cfg.scale_span),
             seasonal: cfg.seasonal.enabled.then(|| SeasonalParams::new(&cfg.seasonal)),
         }
     }
@@ -166,7 +167,7 @@ impl SeriesDetector {
         let extreme = self.extremes.update(x).then(|| extremes::far_out(x, central)).filter(|_| stack.new_extreme);
         let (q, mask) = calibrate::fold_extreme(extreme, self.baseline.n, stack.alarm_q, q, mask);
         // So is a level beyond every level it has held (a sustained subtle change).
-        let record = self.levels.update(x, stack.weights.level, stack.level_span).filter(|_| stack.new_extreme);
+        let record = self.levels.update(x, stack.weights.scale, stack.record_span).filter(|_| stack.new_extreme);
         let (q, mask) = calibrate::fold_level(record, q, mask);
         let warm = self.baseline.n >= stack.warmup;
         tail.learn(z, &stack.tests);

@@ -48,11 +48,12 @@ impl Extremes {
     }
 }
 
-/// Records of the series' level: its mean over the baseline's level span (`level_span`
-/// samples) reaching a value it has never held, above or below. A sustained subtle
-/// change (a holiday's low traffic, a machine running cooler than ever) is within the
-/// range of single values and never far from the rolling baseline that follows it, yet
-/// it takes the level where it has not been.
+/// Records of the series' level: its mean over the baseline's longest span (`scale_span`
+/// samples: long enough that noise and short cycles average out) reaching a value it
+/// has never held, above or below. A sustained subtle change (a holiday's low traffic, a
+/// machine running cooler than ever) is within the range of single values and never far
+/// from the rolling baseline that follows it, yet it takes the level where it has not
+/// been.
 ///
 /// Calibrated without a model (Renyi's record theorem): in any stationary sequence of
 /// `k` levels, the next one is a new maximum or minimum with probability 2 / (k + 1),
@@ -77,7 +78,7 @@ pub struct LevelRecords {
 const TIE: f64 = 1e-9;
 
 impl LevelRecords {
-    /// Learn `x` into the level (`weight`: the level span's EW weight, `span` samples)
+    /// Learn `x` into the level (`weight`: the EW weight of a span of `span` samples)
     /// and judge the new level against the earlier ones: the probability that a level of
     /// a steady series is a record this far into it, or `None` when it is no record.
     #[inline]
