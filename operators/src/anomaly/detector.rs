@@ -166,8 +166,10 @@ impl SeriesDetector {
         // A value beyond the whole range the series has shown is news by itself.
         let extreme = self.extremes.update(x).then(|| extremes::far_out(x, central)).filter(|_| stack.new_extreme);
         let (q, mask) = calibrate::fold_extreme(extreme, self.baseline.n, stack.alarm_q, q, mask);
-        // So is a level beyond every level it has held (a sustained subtle change).
-        let record = self.levels.update(x, stack.weights.scale, stack.record_span).filter(|_| stack.new_extreme);
+        // So is a level beyond every level it has held (a sustained subtle change); the
+        // level of the deseasonalised values, so a season longer than the level's span
+        // (a weekly one) does not set records by itself.
+        let record = self.levels.update(y, stack.weights.scale, stack.record_span).filter(|_| stack.new_extreme);
         let (q, mask) = calibrate::fold_level(record, q, mask);
         let warm = self.baseline.n >= stack.warmup;
         tail.learn(z, &stack.tests);

@@ -48,9 +48,10 @@ impl Extremes {
     }
 }
 
-/// Records of the series' level: its mean over the baseline's longest span (`scale_span`
-/// samples: long enough that noise and short cycles average out) reaching a value it
-/// has never held, above or below. A sustained subtle change (a holiday's low traffic, a
+/// Records of the series' level: its mean (of the deseasonalised values, when the series
+/// has a season) over the baseline's longest span (`scale_span` samples: long enough
+/// that noise and short cycles average out) reaching a value it has never held, above or
+/// below. A sustained subtle change (a holiday's low traffic, a
 /// machine running cooler than ever) is within the range of single values and never far
 /// from the rolling baseline that follows it, yet it takes the level where it has not
 /// been.
