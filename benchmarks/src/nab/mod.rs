@@ -229,6 +229,10 @@ fn dump(files: &[DataFile], name: &str) -> Result<(), String> {
     println!("row,label,value,expected,scale,q,score,alarm,mask,threshold,index,rate1,rate2,rate4,grid_lo,grid_hi");
     for (i, (&t, &x)) in f.timestamps.iter().zip(&f.values).enumerate() {
         let v = d.update(t + i as i64, x, &stack);
+        // As the operator does: an ended anomaly is forgotten, so the next one starts.
+        if v.transition == Some(kubesage_operators::anomaly::Transition::Ended) {
+            d.close_episode();
+        }
         println!(
             "{i},{},{x},{:.4},{:.4},{:.3e},{:.4},{:.4},{},{:.4},{:.4},{:.4},{:.4},{:.4},{},{}",
             labels[i],

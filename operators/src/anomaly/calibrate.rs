@@ -45,10 +45,13 @@ pub const VARIANCE_DOWN: u8 = 8;
 pub const NOVEL: u8 = 16;
 /// A value beyond every value the series has shown (`extremes.rs`).
 pub const EXTREME: u8 = 32;
+/// A level (mean over `scale_span`) beyond every level the series has held
+/// (`extremes.rs`, `LevelRecords`).
+pub const NEW_LEVEL: u8 = 64;
 
 pub fn detector_names(mask: u8) -> Vec<String> {
     let mut out = Vec::new();
-    for (bit, name) in [(SPIKE, "spike"), (SHIFT, "level_shift"), (VARIANCE_UP, "variance_up"), (VARIANCE_DOWN, "variance_down"), (NOVEL, "novel_pattern"), (EXTREME, "new_extreme")] {
+    for (bit, name) in [(SPIKE, "spike"), (SHIFT, "level_shift"), (VARIANCE_UP, "variance_up"), (VARIANCE_DOWN, "variance_down"), (NOVEL, "novel_pattern"), (EXTREME, "new_extreme"), (NEW_LEVEL, "new_level")] {
         if mask & bit != 0 {
             out.push(name.to_string());
         }
@@ -213,10 +216,17 @@ impl Tail {
 /// its bit) beyond p < 1% like the other detectors.
 #[inline]
 pub fn fold_novelty(p: f64, q: f64, mask: u8) -> (f64, u8) {
+    join(p, NOVEL, q, mask)
+}
+
+/// Join a test's own probability `p` to `q`: the more surprising of the two. Like the
+/// residual tests, the test agrees (sets `bit`) beyond p < 1% only.
+#[inline]
+fn join(p: f64, bit: u8, q: f64, mask: u8) -> (f64, u8) {
     if p >= P0 {
         return (q, mask);
     }
-    (q.min(p), mask | NOVEL)
+    (q.min(p), mask | bit)
 }
 
 /// Tail probability of a new extreme once the series' range is established: the top of
@@ -238,11 +248,20 @@ pub fn fold_extreme(extreme: Option<bool>, n: u64, q_alarm: f64, q: f64, mask: u
     };
     let record = 2.0 / (n as f64 + 1.0);
     let p = if record > q_alarm && !far_out { record } else { Q_EXTREME };
-    // Like the other detectors, it agrees beyond p < 1% only.
-    if p >= P0 {
-        return (q, mask);
-    }
-    (q.min(p), mask | EXTREME)
+    join(p, EXTREME, q, mask)
+}
+
+/// Share of the alarm budget the level-record test gets: the residual tests keep their
+/// calibration, and the record test is a second look at the series, so its probability
+/// counts double (Bonferroni): a steady series' level alarms only once a record is rarer
+/// than half the alarm level (after 4000 levels at the default 0.999).
+const LEVEL_BUDGET: f64 = 0.5;
+
+/// Fold a level record (`extremes::LevelRecords`: `None` when the level is no record,
+/// else its record probability) into the sample's probability and detectors.
+#[inline]
+pub fn fold_level(record: Option<f64>, q: f64, mask: u8) -> (f64, u8) {
+    record.map_or((q, mask), |p| join(p / LEVEL_BUDGET, NEW_LEVEL, q, mask))
 }
 
 /// Published score of a tail probability.

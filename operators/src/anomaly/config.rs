@@ -35,9 +35,10 @@ pub struct AnomalyConfig {
     /// The contextual novelty test (`novel_pattern`: short sequences of quantised values
     /// the series has not shown recently).
     pub novelty: bool,
-    /// The new-extreme test (`new_extreme`: a value beyond every value the series has
-    /// shown). Turn it off for gauges that only grow (bytes used, uptime), which would
-    /// alarm each time they pass their range by 5%.
+    /// The record tests: `new_extreme` (a value beyond every value the series has shown)
+    /// and `new_level` (its mean over `scale_span` beyond every level it has held). Turn
+    /// them off for gauges that only grow (bytes used, uptime), which would alarm each
+    /// time they pass their range by 5%, and set level records all the time.
     pub new_extreme: bool,
     /// Seasonal baselines.
     pub seasonal: SeasonalConfig,

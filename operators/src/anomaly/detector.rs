@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::baseline::{Baseline, Weights, RECENT};
 use super::calibrate::{self, Tail, Tests};
 use super::config::AnomalyConfig;
-use super::extremes::{self, Extremes};
+use super::extremes::{self, Extremes, LevelRecords};
 use super::novelty::Novelty;
 use super::regime;
 use super::seasonal::{Seasonal, SeasonalParams};
@@ -25,6 +25,9 @@ pub struct Stack {
     pub regime_after: u32,
     pub novelty: bool,
     pub new_extreme: bool,
+    /// Span (samples) of the level whose records `LevelRecords` tests: the baseline's
+    /// longest, `scale_span`.
+    pub record_span: u64,
     pub seasonal: Option<SeasonalParams>,
 }
 
@@ -40,6 +43,7 @@ impl Stack {
             regime_after: cfg.regime_after,
             novelty: cfg.novelty,
             new_extreme: cfg.new_extreme,
+            record_span: u64::from(cfg.scale_span),
             seasonal: cfg.seasonal.enabled.then(|| SeasonalParams::new(&cfg.seasonal)),
         }
     }
@@ -114,6 +118,9 @@ pub struct SeriesDetector {
     /// Extremes of the series (a snapshot without them starts them afresh).
     #[serde(default)]
     pub extremes: Extremes,
+    /// Records of the series' level (a snapshot without them starts them afresh).
+    #[serde(default)]
+    pub levels: LevelRecords,
 }
 
 impl SeriesDetector {
@@ -128,6 +135,7 @@ impl SeriesDetector {
             seasonal: stack.seasonal.as_ref().map(|_| Box::default()),
             novelty: Novelty::default(),
             extremes: Extremes::default(),
+            levels: LevelRecords::default(),
         }
     }
 
@@ -158,6 +166,11 @@ impl SeriesDetector {
         // A value beyond the whole range the series has shown is news by itself.
         let extreme = self.extremes.update(x).then(|| extremes::far_out(x, central)).filter(|_| stack.new_extreme);
         let (q, mask) = calibrate::fold_extreme(extreme, self.baseline.n, stack.alarm_q, q, mask);
+        // So is a level beyond every level it has held (a sustained subtle change); the
+        // level of the deseasonalised values, so a season longer than the level's span
+        // (a weekly one) does not set records by itself.
+        let record = self.levels.update(y, stack.weights.scale, stack.record_span).filter(|_| stack.new_extreme);
+        let (q, mask) = calibrate::fold_level(record, q, mask);
         let warm = self.baseline.n >= stack.warmup;
         tail.learn(z, &stack.tests);
         self.baseline.learn(y, x, &r, &stack.weights);
@@ -165,7 +178,7 @@ impl SeriesDetector {
             s.learn(x, p);
         }
         // Only a persistent shift or variance change is a new regime to adopt.
-        self.track_regime(mask & !(calibrate::NOVEL | calibrate::EXTREME), stack);
+        self.track_regime(mask & !(calibrate::NOVEL | calibrate::EXTREME | calibrate::NEW_LEVEL), stack);
         let score = calibrate::score_of(q);
         let mut v = Verdict {
             q,

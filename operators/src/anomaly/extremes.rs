@@ -48,6 +48,59 @@ impl Extremes {
     }
 }
 
+/// Records of the series' level: its mean (of the deseasonalised values, when the series
+/// has a season) over the baseline's longest span (`scale_span` samples: long enough
+/// that noise and short cycles average out) reaching a value it has never held, above or
+/// below. A sustained subtle change (a holiday's low traffic, a
+/// machine running cooler than ever) is within the range of single values and never far
+/// from the rolling baseline that follows it, yet it takes the level where it has not
+/// been.
+///
+/// Calibrated without a model (Renyi's record theorem): in any stationary sequence of
+/// `k` levels, the next one is a new maximum or minimum with probability 2 / (k + 1),
+/// whatever their distribution; the levels of a steady series are correlated, so records
+/// come in runs, but a run starts at that rate. (`calibrate::fold_level` spends half the
+/// alarm budget on it.)
+///
+/// State: 32 bytes; O(1) per sample; causal (a level is judged against the earlier ones).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LevelRecords {
+    /// Samples seen.
+    pub n: u64,
+    /// Exponentially weighted mean of the values (bias-corrected start).
+    pub mean: f64,
+    /// Lowest and highest level held since the mean had its full span.
+    pub lo: f64,
+    pub hi: f64,
+}
+
+/// A level beyond the range by less than this share of it is a tie, not a record (the
+/// mean of a repeating series wobbles in its last bits).
+const TIE: f64 = 1e-9;
+
+impl LevelRecords {
+    /// Learn `x` into the level (`weight`: the EW weight of a span of `span` samples)
+    /// and judge the new level against the earlier ones: the probability that a level of
+    /// a steady series is a record this far into it, or `None` when it is no record.
+    #[inline]
+    pub fn update(&mut self, x: f64, weight: f64, span: u64) -> Option<f64> {
+        self.n += 1;
+        self.mean += weight.max(1.0 / self.n as f64) * (x - self.mean);
+        // Until the mean spans `span` samples it is a mean of the first few values, not
+        // a level of the series.
+        let k = self.n.checked_sub(span.max(1))?;
+        if k == 0 {
+            (self.lo, self.hi) = (self.mean, self.mean);
+            return None;
+        }
+        let tie = TIE * (self.hi - self.lo);
+        let record = self.mean > self.hi + tie || self.mean < self.lo - tie;
+        self.lo = self.lo.min(self.mean);
+        self.hi = self.hi.max(self.mean);
+        record.then(|| 2.0 / (k as f64 + 1.0))
+    }
+}
+
 /// Whether `x` is beyond the central range `(lo, hi)` by the range's own width (a
 /// range not yet open fences nothing).
 #[inline]
@@ -132,6 +185,29 @@ mod tests {
             let v = d.update(400, 130.0, &stack);
             assert_eq!(v.detectors & EXTREME != 0, want, "new_extreme {on}: {v:?}");
         }
+    }
+
+    /// A steady series sets level records ever more rarely (2 / (k + 1) at its k + 1th
+    /// level); a repeating one, none once its mean has converged; a lasting shift below
+    /// every level held is one.
+    #[test]
+    fn level_records_have_the_record_probability() {
+        let w = 2.0 / 49.0;
+        // The mean of a repeating series converges: once it has, no records.
+        let mut flat = LevelRecords::default();
+        let repeating: Vec<Option<f64>> = (0..3000).map(|i| flat.update(if i % 2 == 0 { 1.0 } else { 3.0 }, w, 48)).collect();
+        assert!(repeating[1000..].iter().all(Option::is_none));
+        let mut l = LevelRecords::default();
+        let steady: Vec<Option<f64>> = (0..6000).map(|i| l.update(100.0 + crate::anomaly::tests::noise(i, 3), w, 48)).collect();
+        let late = steady[3000..].iter().flatten().count();
+        assert!(late < 60, "{late} records in the second half");
+        if let Some(p) = steady[5999] {
+            assert!((p - 2.0 / 5953.0).abs() < 1e-12, "{p}");
+        }
+        // The level sinks 2 sigma below anything it held: a record, with probability
+        // 2 / (k + 1).
+        let p = (6000..6100).filter_map(|i| l.update(98.0 + crate::anomaly::tests::noise(i, 3), w, 48)).next();
+        assert!(p.is_some_and(|p| p < 4e-4), "{p:?}");
     }
 
     #[test]

@@ -13,8 +13,9 @@
 //! probabilities (statrs) are calibrated against the series' own history into one
 //! likelihood (`calibrate.rs`), together with a contextual novelty test (`novelty.rs`: a
 //! short sequence of quantised values the series has not shown in its recent history,
-//! detector `novel_pattern`) and a new-extreme test (`extremes.rs`: a value beyond the
-//! whole range the series has shown, detector `new_extreme`); a deviation that persists is located as a change point
+//! detector `novel_pattern`) and two record tests (`extremes.rs`: a value beyond the
+//! whole range the series has shown, detector `new_extreme`; its level beyond every
+//! level it has held, detector `new_level`); a deviation that persists is located as a change point
 //! (augurs changepoint) and becomes the new baseline (`regime.rs`).
 //!
 //! Determinism: samples of one series are applied in the order they arrive and a sample

@@ -292,3 +292,31 @@ fn a_drop_is_not_excused_by_the_bursts_of_a_series() {
     assert!(down.detectors & calibrate::EXTREME == 0, "{down:?}");
     assert!(down.q < up.q / 2.0, "down {down:?} up {up:?}");
 }
+
+/// A slow slide to a level the series never held: each sample is ordinary against a
+/// baseline that follows the slide, and no value leaves the range the noise has shown,
+/// but the level (its mean over `scale_span`) sinks below every level it has held.
+/// Named `new_level`; with the record tests off, nothing is raised.
+#[test]
+fn a_level_never_held_is_an_anomaly() {
+    // The slide starts once a record is rarer than half the alarm level (4000 levels
+    // after the first `scale_span` samples).
+    let mut v = base(5400);
+    for (i, x) in v.iter_mut().enumerate().skip(4300) {
+        // Down 1.5 sigma over 200 samples, then held.
+        *x -= 3.0 * ((i - 4300) as f64 / 200.0).min(1.0);
+    }
+    let run_with = |on: bool| {
+        let mut op = AnomalyOperator::new(AnomalyConfig { new_extreme: on, ..cfg() });
+        let mut out = Collector::default();
+        for (i, &x) in v.iter().enumerate() {
+            op.on_event(sample("a", i, x), &mut out);
+        }
+        out.decoded::<Anomaly>(OUTPUT).into_iter().map(|e| e.data).filter(|r| r.phase == AnomalyPhase::Started).collect::<Vec<_>>()
+    };
+    let on = run_with(true);
+    assert!(on.iter().all(|r| r.window_start >= from_millis(T0 + 4300 * STEP)), "the steady part raises nothing: {on:#?}");
+    assert!(on.iter().any(|r| r.detectors.iter().any(|d| d == "new_level")), "{on:#?}");
+    let off = run_with(false);
+    assert!(off.iter().all(|r| !r.detectors.iter().any(|d| d == "new_level")), "{off:#?}");
+}
