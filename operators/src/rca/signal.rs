@@ -213,14 +213,17 @@ fn persistence(n: usize, cfg: &RcaConfig) -> usize {
 /// weighs more than one at the threshold), `S = max(0, S + z - threshold_z / 2)` (the
 /// reference value for detecting a shift of `threshold_z`), alarming once it holds as much
 /// as `persistence` samples at the threshold would add; the onset is the first sample of
-/// the run that raised the alarm. A slow ramp (a memory leak) is dated to where it began to
-/// rise rather than to where it first crossed the threshold, and a single early spike
-/// that does not last dates nothing.
+/// the run that raised the alarm, or, when that run began below the threshold (the shift
+/// grew into it), the first of the samples already above the baseline level just before
+/// it. A slow ramp (a memory leak, latency following it) is so dated to where it left its
+/// level rather than to where it passed half the threshold (a root cause whose anomaly
+/// grows slowly is not taken for a late consequence); a step keeps its own first sample;
+/// and a single early spike that does not last dates nothing.
 pub fn sustained_onset(window: &[Sample], zs: &[f64], persistence: usize, cfg: &RcaConfig) -> Option<Millis> {
     let drift = cfg.threshold_z / 2.0;
     let alarm = persistence as f64 * (cfg.threshold_z - drift);
-    let (mut sum, mut start) = (0.0f64, None);
-    for (s, &z) in window.iter().zip(zs) {
+    let (mut sum, mut start) = (0.0f64, None::<usize>);
+    for (i, &z) in zs.iter().enumerate().take(window.len()) {
         let next = sum + z.min(cfg.threshold_z) - drift;
         if next <= 0.0 {
             sum = 0.0;
@@ -228,11 +231,20 @@ pub fn sustained_onset(window: &[Sample], zs: &[f64], persistence: usize, cfg: &
             continue;
         }
         if start.is_none() {
-            start = Some(s.t);
+            start = Some(i);
         }
         sum = next;
         if sum >= alarm {
-            return start;
+            let mut first = start.unwrap_or(i);
+            // A run that begins below the threshold grew into it (a ramp): it began where
+            // the signal left its level, the samples just before already above it. A step
+            // keeps its start: small positive samples before it are noise.
+            if zs[first] < cfg.threshold_z {
+                while first > 0 && zs[first - 1] > 0.0 {
+                    first -= 1;
+                }
+            }
+            return window.get(first).map(|s| s.t);
         }
     }
     None
@@ -587,6 +599,20 @@ mod tests {
         }
         let s = score(&sig(SignalKind::Latency, &base, &w), &cfg).expect("scored");
         assert_eq!(s.onset, Some(80_000));
+        // (case, window, onset): the baseline's level is 102 and its scale the relative floor
+        // 10.2, so the CUSUM run starts once a sample is 15.3 above it.
+        let step = |at: usize, pre: f64| (0..40).map(move |i| if i < at { pre } else { 200.0 }).collect::<Vec<f64>>();
+        let cases: Vec<(&str, Vec<f64>, i64)> = vec![
+            // Half a sigma a sample: the run starts at the 16th sample; it left its level at
+            // the first (the one at the level itself is not above it).
+            ("a slow ramp is dated to where it left its level", (0..40).map(|i| 102.0 + i as f64).collect(), 61_000),
+            ("a step after samples just above the level keeps its own start", step(5, 103.0), 65_000),
+            ("a step after samples at the level", step(5, 102.0), 65_000),
+        ];
+        for (name, w, want) in cases {
+            let s = score(&sig(SignalKind::Memory, &base, &w), &cfg).expect("scored");
+            assert_eq!(s.onset, Some(want), "{name}");
+        }
     }
 
     #[test]
