@@ -56,11 +56,12 @@ impl Extremes {
 /// from the rolling baseline that follows it, yet it takes the level where it has not
 /// been.
 ///
-/// Calibrated without a model (Renyi's record theorem): in any stationary sequence of
-/// `k` levels, the next one is a new maximum or minimum with probability 2 / (k + 1),
-/// whatever their distribution; the levels of a steady series are correlated, so records
-/// come in runs, but a run starts at that rate. (`calibrate::fold_level` spends half the
-/// alarm budget on it.)
+/// Calibrated without a model of the values (Renyi's record theorem): of `k + 1`
+/// exchangeable levels, the last is a new maximum or minimum with probability 2 / (k + 1),
+/// whatever their distribution. Moving-average levels of a steady series are correlated,
+/// so records come in runs; taking a run's start at that rate is an approximation, which
+/// the white-noise tests hold to the alarm budget. (`calibrate::fold_level` spends half
+/// of that budget on it.)
 ///
 /// State: 32 bytes; O(1) per sample; causal (a level is judged against the earlier ones).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
