@@ -87,6 +87,10 @@ pub struct IncidentAlert {
     /// Component whose failure absorbed this member.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub inhibited_by: Option<String>,
+    /// Component the correlator placed the member on (owner root, node or service key), as
+    /// the graph was when it arrived: its pod may be gone by the time someone reads this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub component: Option<String>,
     /// Held by the flapping guard.
     #[serde(default, skip_serializing_if = "is_false")]
     pub flapping: bool,

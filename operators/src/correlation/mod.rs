@@ -203,9 +203,14 @@ impl<'a> View<'a> {
         self.state.active_members(cluster)
     }
 
-    /// Where an incident's alert sits (component and failure class), placed on the graph
-    /// as of the boundary the way its signal was.
+    /// Where an incident's alert sits (component and failure class): where the correlator
+    /// placed it when it arrived (its pod may have left the graph since, and a pod's name
+    /// need not name its workload), else where its labels place it on the graph now.
     pub fn place_alert(&self, cluster: &str, alert: &kubesage_schemas::incident::IncidentAlert, classes: &mut signal::ClassCache) -> Option<(String, FailureClass)> {
+        if let Some(c) = &alert.component {
+            let on_node = crate::topology::split_key(c).0 == "Node";
+            return Some((c.clone(), classes.of(&alert.alertname, on_node)));
+        }
         let p = signal::from_labels(cluster, &alert.labels, &alert.alertname, self.topology, self.config, classes);
         Some((p.component?, p.class))
     }

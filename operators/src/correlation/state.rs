@@ -814,6 +814,7 @@ impl IncidentState {
                     SignalKind::Anomaly => Some("anomaly".into()),
                 },
                 inhibited_by: m.inhibited_by.clone(),
+                component: m.component.clone(),
                 flapping: m.flapping,
             })
             .collect();

@@ -192,3 +192,33 @@ fn a_root_cause_that_recovers_before_its_victims_stays_first() {
     let inc = incidents.iter().rev().find(|i| i.data.incident_id == last.data.incident_id).expect("its incident");
     assert!(inc.data.alerts.iter().any(|a| a.alertname == "KubePodCrashLooping" && a.status == AlertStatus::Resolved), "{:#?}", inc.data);
 }
+
+#[test]
+fn a_resolved_alert_stays_where_it_was_placed_after_its_pod_is_gone() {
+    // A pod of cart whose name does not name its workload crash-loops, recovers and is
+    // deleted; web keeps alerting. Placed again from its labels on the graph without the
+    // pod, the resolved alert would land on the pod's node.
+    use crate::topology::tests::{oref, pod};
+    use kubesage_schemas::topology::{TopologyOp, TopologyUpdate};
+    let topo = |secs: i64, u: TopologyUpdate| signal::from_topology(Envelope::new(stable_id(&["topo", &secs.to_string()]), "test", from_millis(T0 + secs * 1000), "t", "c1", u));
+    let blue = pod("shop", "cart-blue", oref("ReplicaSet", "shop", "cart-5b7c9d8f4"), "n1", "cart");
+    let crash = [("alertname", "KubePodCrashLooping"), ("namespace", "shop"), ("pod", "cart-blue"), ("node", "n1"), ("severity", "warning")];
+    let web = [("alertname", "HighLatency"), ("namespace", "shop"), ("deployment", "web"), ("severity", "warning")];
+    let mut events = shop();
+    events.extend([
+        topo(-50, blue.clone()),
+        alert("c1", 10, AlertStatus::Firing, &crash),
+        alert("c1", 20, AlertStatus::Firing, &web),
+        alert("c1", 40, AlertStatus::Resolved, &crash),
+        topo(45, TopologyUpdate { op: TopologyOp::Delete, ..blue }),
+        alert("c1", 60, AlertStatus::Firing, &web),
+    ]);
+    let items = run(&events, None);
+    let reports: Vec<Envelope<RcaReport>> = decode(&items, OUTPUT);
+    let last = reports.last().expect("a report");
+    assert_eq!(last.data.candidates[0].component, "Deployment/shop/cart", "{:#?}", last.data);
+    let incidents: Vec<Envelope<Incident>> = decode(&items, topics::INCIDENTS);
+    let inc = incidents.iter().rev().find(|i| i.data.incident_id == last.data.incident_id).expect("its incident");
+    let member = inc.data.alerts.iter().find(|a| a.alertname == "KubePodCrashLooping").expect("the crash loop is a member");
+    assert_eq!(member.component.as_deref(), Some("Deployment/shop/cart"), "placed when it arrived");
+}
