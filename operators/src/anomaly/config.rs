@@ -40,6 +40,13 @@ pub struct AnomalyConfig {
     /// them off for gauges that only grow (bytes used, uptime), which would alarm each
     /// time they pass their range by 5%, and set level records all the time.
     pub new_extreme: bool,
+    /// Cumulative series (names ending `_total`, `_count`, `_sum` or `_bucket`: Prometheus
+    /// counters and the parts of histograms and summaries) are judged by their increase per
+    /// second between samples, as `rate()` reads them (a drop is a reset, counted from
+    /// zero), not by their running total: a restarted pod's counter would look like a
+    /// collapse, peers would be compared by how long each has run, and the band would be
+    /// in totals no one reads.
+    pub counters_as_rates: bool,
     /// Seasonal baselines.
     pub seasonal: SeasonalConfig,
     /// Peer groups: window means of group members, published for the peer operator.
@@ -89,6 +96,7 @@ impl Default for AnomalyConfig {
             regime_after: 16,
             novelty: true,
             new_extreme: true,
+            counters_as_rates: true,
             seasonal: SeasonalConfig::default(),
             peer: crate::peer::PeerConfig::default(),
             max_series: 200_000,

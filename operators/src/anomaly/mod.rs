@@ -66,6 +66,26 @@ pub struct Series {
     /// Peer group membership (decided on the first sample) and the current window mean.
     #[serde(default, skip_serializing_if = "Peer::is_unknown")]
     pub peer: Peer,
+    /// For a counter judged by its rate: the time and raw value of its last sample.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub counter: Option<(Millis, f64)>,
+}
+
+/// Whether a metric name is a cumulative series by Prometheus' naming conventions.
+pub fn is_cumulative(name: &str) -> bool {
+    ["_total", "_count", "_sum", "_bucket"].iter().any(|s| name.ends_with(s))
+}
+
+/// The per-second increase of a counter from `last` to `(time, value)`: a drop is a reset,
+/// after which the counter counted up from zero (as Prometheus' `rate()` reads it). `None`
+/// for a sample not after the last one.
+fn counter_rate(last: (Millis, f64), time: Millis, value: f64) -> Option<f64> {
+    let (t0, v0) = last;
+    if time <= t0 {
+        return None;
+    }
+    let increase = if value >= v0 { value - v0 } else { value };
+    Some(increase / ((time - t0) as f64 / 1000.0))
 }
 
 /// A series' peer-group state.
@@ -190,6 +210,17 @@ impl AnomalyOperator {
         }
         let stack = &self.stack;
         let series = self.series.get_mut(cluster).and_then(|m| m.get_mut(key))?;
+        let mut value = sample.value;
+        if self.cfg.counters_as_rates && is_cumulative(&sample.name) {
+            let last = series.counter;
+            if last.is_some_and(|(t0, _)| time <= t0) {
+                self.counters.out_of_order += 1;
+                return None;
+            }
+            series.counter = Some((time, sample.value));
+            // The first sample of a counter has no rate yet.
+            value = counter_rate(last?, time, sample.value)?;
+        }
         if series.detector.samples() > 0 {
             let last = series.detector.last_time;
             if time <= last {
@@ -202,14 +233,14 @@ impl AnomalyOperator {
                 series.detector = SeriesDetector::new(stack);
             }
         }
-        let v = series.detector.update(time, sample.value, stack);
+        let v = series.detector.update(time, value, stack);
         if series.peer == Peer::Unknown {
             let m = if self.cfg.peer.enabled { membership(sample, &self.cfg.peer) } else { None };
             series.peer = m.map_or(Peer::Alone, |m| Peer::Member(Box::new((m, None))));
         }
         if let Peer::Member(p) = &mut series.peer {
             let (m, acc) = p.as_mut();
-            if let Some(done) = WindowMean::add(acc, time, sample.value, self.peer_window) {
+            if let Some(done) = WindowMean::add(acc, time, value, self.peer_window) {
                 let record = done.record(m, sample, key, self.peer_window);
                 let id = stable_id(&["peer-window", cluster, key, &done.start.to_string()]);
                 out.emit(topics::PEER_WINDOWS, &m.group, &Envelope::new(id, SOURCE, record.window_end, m.group.clone(), cluster.to_string(), record));
@@ -253,7 +284,7 @@ impl AnomalyOperator {
                 self.counters.evicted += 1;
             }
         }
-        let fresh = Series { detector: SeriesDetector::new(&self.stack), identity: None, peer: Peer::Unknown };
+        let fresh = Series { detector: SeriesDetector::new(&self.stack), identity: None, peer: Peer::Unknown, counter: None };
         self.series.entry(cluster.to_string()).or_default().insert(key.to_string(), fresh);
         self.tracked += 1;
     }
@@ -293,7 +324,8 @@ fn push_record(cluster: &str, key: &str, series: &Series, phase: AnomalyPhase, t
         anomaly_id: anomaly_id.clone(),
         phase,
         signal: "metric".to_string(),
-        series: key.to_string(),
+        // A counter's observed value and band are its rate: the record says so.
+        series: if series.counter.is_some() { format!("rate({key})") } else { key.to_string() },
         labels,
         score: e.peak_score,
         observed: e.observed,

@@ -320,3 +320,58 @@ fn a_level_never_held_is_an_anomaly() {
     let off = run_with(false);
     assert!(off.iter().all(|r| !r.detectors.iter().any(|d| d == "new_level")), "{off:#?}");
 }
+
+#[test]
+fn counter_rates_read_resets_as_rate_does() {
+    /// (case, last (ms, value), sample (ms, value), rate per second)
+    type Case = (&'static str, (i64, f64), (i64, f64), Option<f64>);
+    let cases: [Case; 4] = [
+        ("an increase over 15 s", (0, 100.0), (15_000, 130.0), Some(2.0)),
+        ("no increase", (0, 100.0), (15_000, 100.0), Some(0.0)),
+        ("a reset counts from zero", (0, 100.0), (15_000, 30.0), Some(2.0)),
+        ("a sample not after the last has no rate", (15_000, 100.0), (15_000, 130.0), None),
+    ];
+    for (name, last, (t, v), want) in cases {
+        assert_eq!(counter_rate(last, t, v), want, "{name}");
+    }
+    assert!(is_cumulative("http_requests_total") && is_cumulative("rpc_duration_seconds_bucket") && !is_cumulative("process_resident_memory_bytes"));
+}
+
+/// A counter is judged by its rate: a restart (the total back to zero) at a steady rate
+/// raises nothing, where the running total collapses; a fivefold rate is an anomaly of
+/// `rate(...)` whose observed value is the rate.
+#[test]
+fn counters_are_judged_by_their_rate() {
+    let counter = |i: usize, total: f64| {
+        let mut e = sample("a", i, total);
+        e.data.name = "http_requests_total".into();
+        e.subject = series_key(&e.data);
+        e
+    };
+    let mut totals = Vec::new();
+    let mut total = 1_000.0;
+    for i in 0..3000 {
+        if i == 2000 {
+            total = 0.0; // the pod restarted
+        }
+        let per_second = if i < 2800 { 10.0 } else { 50.0 };
+        // The noise of `base` (which raises nothing), at a tenth of its scale.
+        total += (per_second + 0.2 * noise(i, 1)) * (STEP as f64 / 1000.0);
+        totals.push(total);
+    }
+    let records = |cfg: AnomalyConfig, upto: usize| {
+        let mut op = AnomalyOperator::new(cfg);
+        let mut out = Collector::default();
+        for (i, &t) in totals.iter().enumerate().take(upto) {
+            op.on_event(counter(i, t), &mut out);
+        }
+        out.decoded::<Anomaly>(OUTPUT).into_iter().map(|e| e.data).collect::<Vec<_>>()
+    };
+    let steady = records(cfg(), 2800);
+    assert!(steady.is_empty(), "a steady rate raises nothing, restart or not: {steady:?}");
+    assert!(!records(AnomalyConfig { counters_as_rates: false, ..cfg() }, 2800).is_empty(), "the running total collapses at the restart");
+    let shifted = records(cfg(), 3000);
+    let first = shifted.first().expect("the fivefold rate is an anomaly");
+    assert!(first.series.starts_with("rate(http_requests_total{"), "{}", first.series);
+    assert!(first.observed > 30.0 && first.expected_high < 20.0, "{first:?}");
+}
