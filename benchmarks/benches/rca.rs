@@ -57,6 +57,7 @@ fn problem(n: usize) -> Problem {
         changes: Vec::new(),
         symptoms: vec![0],
         onset: BASE * STEP,
+        colocated: Vec::new(),
     }
 }
 

@@ -160,6 +160,7 @@ pub fn problem(graph: &Graph, rec: &Recording, target: &str, metric: &str, onset
         changes: Vec::new(),
         symptoms: index.get(target).copied().into_iter().collect(),
         onset,
+        colocated: Vec::new(),
     }
 }
 

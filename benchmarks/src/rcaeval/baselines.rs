@@ -102,6 +102,7 @@ mod tests {
             time: (0..rows as i64).collect(),
             columns: columns.iter().map(|(k, v)| ((k.to_string(), "cpu".to_string()), v.to_vec())).collect(),
             calls: calls.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect(),
+            placement: Default::default(),
         }
     }
 

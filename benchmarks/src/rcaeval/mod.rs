@@ -31,6 +31,8 @@ pub struct Case {
     pub columns: BTreeMap<(String, String), Vec<f64>>,
     /// `(caller, callee)` service names.
     pub calls: Vec<(String, String)>,
+    /// Nodes each service runs on (`placement` of `graph.json`; empty when unknown).
+    pub placement: BTreeMap<String, Vec<String>>,
 }
 
 impl Case {
@@ -102,12 +104,17 @@ pub fn load_case(dir: &Path) -> Result<Case, String> {
         }
     }
     let mut calls = Vec::new();
+    let mut placement = BTreeMap::new();
     if let Ok(t) = read(&dir.join("graph.json")) {
         let v: serde_json::Value = serde_json::from_str(&t).map_err(|e| format!("{}: graph.json: {e}", dir.display()))?;
         for c in v["calls"].as_array().into_iter().flatten() {
             if let (Some(a), Some(b)) = (c[0].as_str(), c[1].as_str()) {
                 calls.push((a.to_string(), b.to_string()));
             }
+        }
+        for (svc, nodes) in v["placement"].as_object().into_iter().flatten() {
+            let nodes: Vec<String> = nodes.as_array().into_iter().flatten().filter_map(|n| n.as_str().map(str::to_string)).collect();
+            placement.insert(svc.clone(), nodes);
         }
     }
     Ok(Case {
@@ -118,6 +125,7 @@ pub fn load_case(dir: &Path) -> Result<Case, String> {
         time,
         columns: keys.into_iter().map(|(_, k)| k).zip(values).collect(),
         calls,
+        placement,
     })
 }
 
@@ -155,7 +163,16 @@ pub fn problem(case: &Case) -> Problem {
         })
         .collect();
     let edges = case.calls.iter().filter_map(|(a, b)| Some((*index.get(a.as_str())?, *index.get(b.as_str())?))).collect();
-    Problem { components: services.iter().map(|s| Component { id: s.clone() }).collect(), edges, signals, onset, ..Problem::default() }
+    // Co-location groups, one per node, from the placement (topology, as the operator has it).
+    let mut by_node: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    for (svc, nodes) in &case.placement {
+        let Some(&i) = index.get(svc.as_str()) else { continue };
+        for n in nodes {
+            by_node.entry(n.as_str()).or_default().push(i);
+        }
+    }
+    let colocated = by_node.into_values().filter(|g| g.len() >= 2).collect();
+    Problem { components: services.iter().map(|s| Component { id: s.clone() }).collect(), edges, signals, onset, colocated, ..Problem::default() }
 }
 
 /// A ranking method: services, best first.
@@ -351,6 +368,27 @@ pub fn run(args: Args) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn placement_of_graph_json_gives_the_colocation_groups() {
+        let dir = std::env::temp_dir().join(format!("kubesage-rcaeval-placement-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let rows: String = (0..6).map(|i| format!("{i},1,2,3\n")).collect();
+        std::fs::write(dir.join("data.csv"), format!("time,a_cpu,b_cpu,c_cpu\n{rows}")).expect("data.csv");
+        std::fs::write(dir.join("inject_time.txt"), "3").expect("inject_time.txt");
+        let graph = r#"{"calls": [["a", "b"]], "placement": {"a": ["node-1"], "b": ["node-1", "node-2"], "c": ["node-2"], "gone": ["node-1"]}}"#;
+        std::fs::write(dir.join("graph.json"), graph).expect("graph.json");
+        let case = load_case(&dir);
+        let _ = std::fs::remove_dir_all(&dir);
+        let case = case.expect("loaded");
+        let p = problem(&case);
+        let id = |i: usize| p.components[i].id.as_str();
+        let groups: Vec<Vec<&str>> = p.colocated.iter().map(|g| g.iter().map(|&i| id(i)).collect()).collect();
+        assert_eq!(groups, vec![vec!["a", "b"], vec!["b", "c"]]);
+        // Without a placement there are no groups.
+        let bare = problem(&Case { placement: BTreeMap::new(), ..case });
+        assert!(bare.colocated.is_empty());
+    }
 
     #[test]
     fn ac_at_k_and_avg5_by_hand() {

@@ -77,6 +77,7 @@ pub fn states(n: usize, findings: &[Finding], observed: &[bool], cfg: &RcaConfig
         st.z = fs.iter().filter(|f| f.abnormal >= 0.5).map(|f| f.z.unwrap_or_else(|| z_of(f.abnormal, cfg))).fold(0.0, f64::max);
         let propagating: Vec<f64> = fs.iter().filter(|f| f.kind.propagates()).map(|f| f.abnormal).collect();
         st.degraded = if propagating.is_empty() { st.abnormal } else { propagating.iter().copied().fold(normal, f64::max) };
+        st.resource = fs.iter().filter(|f| f.kind.is_resource()).map(|f| f.abnormal).fold(normal, f64::max);
         st.latency_delta = fs.iter().filter(|f| f.kind == SignalKind::Latency && f.abnormal >= 0.5).filter_map(|f| f.latency_delta).reduce(f64::max);
         st.onset = fs.iter().filter(|f| f.abnormal >= 0.5).map(|f| f.onset).min();
         st.notes = fs.iter().map(|f| f.note.clone()).collect();

@@ -477,6 +477,7 @@ pub fn build(cluster: &str, inc: &Incident, placement: &Placement<'_>, resolved:
     let known = topo.cluster(cluster);
     let observed: Vec<bool> = comps.list.iter().map(|c| cfg.silent_is_healthy && (known.is_some_and(|g| g.contains(c)) || split_key(c).0 == "Node")).collect();
     let component_states = states(comps.list.len(), &findings, &observed, &cfg.ranking);
+    let colocated = colocated(&comps.list, nodes_of_root);
     let problem = Problem {
         components: comps.list.into_iter().map(|id| Component { id }).collect(),
         edges,
@@ -484,8 +485,20 @@ pub fn build(cluster: &str, inc: &Incident, placement: &Placement<'_>, resolved:
         changes,
         symptoms: symptoms.into_iter().collect(),
         onset: to_millis(&inc.started_at),
+        colocated,
     };
     Built { problem, states: component_states }
+}
+
+/// Components (by index) whose pods share a node, one group per node with at least two.
+fn colocated(components: &[String], nodes_of_root: &BTreeMap<String, BTreeSet<String>>) -> Vec<Vec<usize>> {
+    let mut by_node: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    for (i, c) in components.iter().enumerate() {
+        for n in nodes_of_root.get(c).into_iter().flatten() {
+            by_node.entry(n.as_str()).or_default().push(i);
+        }
+    }
+    by_node.into_values().filter(|g| g.len() >= 2).collect()
 }
 
 /// Nodes the pods of each owner root run on.
@@ -559,5 +572,23 @@ impl Operator for CorrelateWithRca {
         let mut stats = self.correlator.stats();
         stats.push(Stat::total("rca_evidence_dropped", "Anomalies and change events not kept as RCA evidence because rca.max_evidence_per_cluster was reached", self.rca.dropped()));
         stats
+    }
+}
+
+#[cfg(test)]
+mod colocation_tests {
+    use super::*;
+
+    #[test]
+    fn components_sharing_a_node_form_a_group() {
+        let comps: Vec<String> = ["Deployment/shop/cart", "Deployment/shop/redis", "Node//n1", "Deployment/shop/web"].iter().map(|s| s.to_string()).collect();
+        let mut nodes: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        nodes.entry(comps[0].clone()).or_default().extend(["n1".to_string(), "n2".to_string()]);
+        nodes.entry(comps[1].clone()).or_default().insert("n1".to_string());
+        nodes.entry(comps[3].clone()).or_default().insert("n2".to_string());
+        nodes.entry("Deployment/shop/absent".to_string()).or_default().insert("n1".to_string());
+        // n1: cart and redis; n2: cart and web; a workload not in the problem is left out.
+        assert_eq!(colocated(&comps, &nodes), vec![vec![0, 1], vec![0, 3]]);
+        assert!(colocated(&comps, &BTreeMap::new()).is_empty(), "no placement, no groups");
     }
 }

@@ -10,6 +10,10 @@
 //!   with probability `propagation`, but only as far as the components on the way are
 //!   degraded themselves (a dependency's latency must be large enough to cover its
 //!   dependent's increase, and a dependent may not have started clearly earlier);
+//! * a fault that exhausts a node-shared resource (its own rise, not its load's) contends
+//!   with the components sharing its node (`Problem::colocated`), whose resource then
+//!   looks abnormal with probability `propagation`: a hog is told from a resource burst
+//!   by its noisy-neighbour victims;
 //! * anything else looks abnormal with probability `spurious` (distractors).
 //!
 //! Whether a component looks abnormal is soft: a logistic of its largest sustained shift
@@ -56,6 +60,10 @@ pub struct Problem {
     /// Components the incident is about (alerting workloads, the SLO's service).
     pub symptoms: Vec<usize>,
     pub onset: Millis,
+    /// Groups of components sharing a node (noisy neighbours of each other); empty when
+    /// the placement is unknown.
+    #[serde(default)]
+    pub colocated: Vec<Vec<usize>>,
 }
 
 /// One ranked candidate.
@@ -79,6 +87,10 @@ pub struct ComponentState {
     pub z: f64,
     /// Probability that the component is abnormal.
     pub abnormal: f64,
+    /// Probability that a node-shared resource of it (CPU, memory, disk ...) is abnormal.
+    pub resource: f64,
+    /// Largest relative rise of an abnormal node-shared resource (`delta / level`).
+    pub resource_rise: Option<f64>,
     /// Probability that its service degraded (propagating signals; else `abnormal`).
     pub degraded: f64,
     /// It has propagating signals (latency, errors): `degraded` is seen, not assumed.
@@ -131,14 +143,23 @@ pub fn component_states(problem: &Problem, cfg: &RcaConfig) -> Vec<ComponentStat
     let n = problem.components.len();
     let mut states = vec![ComponentState::default(); n];
     let mut zprop: Vec<Option<f64>> = vec![None; n];
+    let mut zres: Vec<Option<f64>> = vec![None; n];
+    let mut load = vec![0.0f64; n];
     let mut scratch = Scratch::default();
     for (i, sig) in problem.signals.iter().enumerate() {
         let Some(st) = states.get_mut(sig.component) else { continue };
-        // A signal that is no evidence of a fault only shows the component is observed.
+        // A signal that is no evidence of a fault only shows the component is observed
+        // (and, for traffic, how much of a resource rise the load explains).
         if !sig.kind.is_fault_evidence() {
             if scorable(sig, cfg) {
                 st.observed = true;
                 st.step = st.step.max(sampling_step(sig));
+                if sig.kind == SignalKind::Traffic {
+                    if let Some(sc) = score_with(sig, cfg, &mut scratch).filter(|sc| sc.z >= cfg.threshold_z && sc.level > 0.0) {
+                        let r = (sc.observed - sc.level) / sc.level;
+                        load[sig.component] = load[sig.component].max(r);
+                    }
+                }
             }
             continue;
         }
@@ -148,6 +169,14 @@ pub fn component_states(problem: &Problem, cfg: &RcaConfig) -> Vec<ComponentStat
         if sig.kind.propagates() {
             let z = &mut zprop[sig.component];
             *z = Some(z.map_or(sc.z, |v| v.max(sc.z)));
+        }
+        if sig.kind.is_resource() {
+            let z = &mut zres[sig.component];
+            *z = Some(z.map_or(sc.z, |v| v.max(sc.z)));
+            if sc.z >= cfg.threshold_z && sc.level.abs() > 0.0 {
+                let r = sc.delta / sc.level.abs();
+                st.resource_rise = Some(st.resource_rise.map_or(r, |x| x.max(r)));
+            }
         }
         if sig.kind == SignalKind::Latency && sc.z >= cfg.threshold_z {
             st.latency_delta = Some(st.latency_delta.map_or(sc.delta, |d| d.max(sc.delta)));
@@ -160,7 +189,16 @@ pub fn component_states(problem: &Problem, cfg: &RcaConfig) -> Vec<ComponentStat
         st.scores.push((i, sc));
     }
     let a = |z: f64| logistic((z - cfg.threshold_z) / cfg.threshold_width);
-    for (st, zp) in states.iter_mut().zip(zprop) {
+    for (((st, zp), zr), l) in states.iter_mut().zip(zprop).zip(zres).zip(load) {
+        // Only the share of a resource's rise the load does not explain is the
+        // component's own (a fault exhausting it); a rise the load matches is busy work.
+        let raw = st.resource_rise;
+        st.resource_rise = raw.map(|r| (1.0 + r) / (1.0 + l) - 1.0);
+        let own = match (raw, st.resource_rise) {
+            (Some(r), Some(o)) if r > 0.0 => (o / r).clamp(0.0, 1.0),
+            _ => 1.0,
+        };
+        st.resource = own * zr.map_or(0.0, a);
         st.scores.sort_by(|x, y| y.1.z.total_cmp(&x.1.z).then(x.0.cmp(&y.0)));
         st.z = st.scores.first().map_or(0.0, |s| s.1.z.max(0.0));
         st.abnormal = if st.observed { a(st.z) } else { f64::NAN };
@@ -515,6 +553,12 @@ pub(super) struct Scorer<'a> {
     dep_gate: Vec<(usize, Link)>,
     /// [`reach_slope`] of each component, computed once rather than per hypothesis.
     slope: Vec<f64>,
+    /// Co-located components of each (CSR) with the probability that a fault in the first
+    /// contends with the second ([`contention`]); too weak ones left out.
+    nb_start: Vec<usize>,
+    nb: Vec<(usize, f64)>,
+    /// [`contention_slope`] of each component.
+    cslope: Vec<f64>,
     walk: Walk<'a>,
 }
 
@@ -548,10 +592,14 @@ impl<'a> Scorer<'a> {
                 changed[ch.component] = true;
             }
         }
+        let (nb_start, nb) = neighbours(problem, states, cfg);
         Scorer {
             problem,
             states,
             cfg,
+            nb_start,
+            nb,
+            cslope: states.iter().map(|st| contention_slope(st, cfg)).collect(),
             is_symptom,
             changed,
             abnormal_symptoms: abnormal_symptoms(problem, states),
@@ -617,6 +665,17 @@ impl<'a> Scorer<'a> {
         });
         llr += ratio.ln();
         let reach = &self.walk.reach;
+        // Noisy neighbours: a co-located component the walk does not already explain and
+        // whose service is not degraded (a degraded service is the call graph's to weigh).
+        for &(v, e) in &self.nb[self.nb_start[h]..self.nb_start[h + 1]] {
+            if reach[v] < 0.5 && states[v].observed && !(states[v].service_seen && states[v].degraded >= 0.5) {
+                let w = if is_symptom[v] { cfg.symptom_weight } else { 1.0 };
+                llr += w * (1.0 + e * self.cslope[v]).ln();
+                if explain && states[v].resource >= 0.5 && e >= 0.5 {
+                    explained.push((v, e, 1));
+                }
+            }
+        }
         if self.changed[h] {
             llr += cfg.change_odds.ln();
         }
@@ -667,6 +726,70 @@ pub(super) fn reach_slope(st: &ComponentState, cfg: &RcaConfig) -> f64 {
         return (r - eps) * (2.0 * a - 1.0) / (a * eps + (1.0 - a) * (1.0 - eps));
     };
     (r - eps / 2.0) * (s.service - s.normal()) / s.unrelated(eps)
+}
+
+/// Co-located components of each component (CSR over the union of its groups), each with
+/// [`contention`] from it; pairs too weak to matter are left out.
+fn neighbours(problem: &Problem, states: &[ComponentState], cfg: &RcaConfig) -> (Vec<usize>, Vec<(usize, f64)>) {
+    let n = states.len();
+    let mut pairs: Vec<(usize, usize)> = Vec::new();
+    for g in &problem.colocated {
+        for &u in g.iter().filter(|&&u| u < n) {
+            pairs.extend(g.iter().filter(|&&v| v < n && v != u).map(|&v| (u, v)));
+        }
+    }
+    pairs.sort_unstable();
+    pairs.dedup();
+    let mut start = vec![0usize; n + 1];
+    let mut out = Vec::with_capacity(pairs.len());
+    for (u, v) in pairs {
+        let e = contention(states, u, v, cfg);
+        if e >= MIN_REACH {
+            out.push((v, e));
+            start[u + 1] = out.len();
+        }
+    }
+    for i in 0..n {
+        start[i + 1] = start[i + 1].max(start[i]);
+    }
+    (start, out)
+}
+
+/// Probability that a fault in `u` reaches its co-located `v` through the node they share:
+/// only a fault that exhausts a shared resource does (`u`'s resource abnormal), and `v`
+/// may not have started clearly earlier than `u` (as for a dependent, [`gate`]).
+pub(super) fn contention(states: &[ComponentState], u: usize, v: usize, cfg: &RcaConfig) -> f64 {
+    let tol = duration_millis(cfg.onset_tolerance);
+    let (su, sv) = (&states[u], &states[v]);
+    if !su.observed {
+        return 0.0;
+    }
+    let mut e = su.resource;
+    // A neighbour loses to contention at most the share the hog took: its resource rose
+    // (relatively) no more than the hog's, else something else drives it.
+    if let (Some(ru), Some(rv)) = (su.resource_rise, sv.resource_rise) {
+        if rv > 0.0 {
+            e *= (ru.max(0.0) / rv).min(1.0);
+        }
+    }
+    if let (Some(ou), Some(ov)) = (su.onset, sv.onset) {
+        if ov + tol.max(su.step).max(sv.step) < ou {
+            e *= cfg.early_onset_factor;
+        }
+    }
+    e
+}
+
+/// The likelihood ratio of a co-located component's state under "contended with
+/// probability `e`" against "not" is `1 + e * slope`. Contention shows in the shared
+/// resource: contended, the neighbour's resource looks abnormal with probability
+/// `propagation` (as a pod degraded by its node); not contended, with `spurious`. Its
+/// service is left out: a degraded service has many other causes (the fault's own
+/// callers), all weighed by the call graph.
+pub(super) fn contention_slope(st: &ComponentState, cfg: &RcaConfig) -> f64 {
+    let (r, eps) = (cfg.propagation, cfg.spurious);
+    let a = if st.observed { st.resource } else { return 0.0 };
+    (r - eps) * (2.0 * a - 1.0) / (a * eps + (1.0 - a) * (1.0 - eps))
 }
 
 /// The three states of a component with latency or error signals, as soft evidence:

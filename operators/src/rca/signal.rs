@@ -44,6 +44,12 @@ impl SignalKind {
         matches!(self, SignalKind::Latency | SignalKind::ErrorRatio)
     }
 
+    /// A resource shared with whatever runs on the same node: a fault that exhausts it
+    /// contends with the co-located components.
+    pub fn is_resource(self) -> bool {
+        matches!(self, SignalKind::Cpu | SignalKind::Memory | SignalKind::Disk | SignalKind::Network | SignalKind::Saturation)
+    }
+
     /// A shift of this kind is evidence that something is wrong with the component.
     pub fn is_fault_evidence(self) -> bool {
         !matches!(self, SignalKind::Traffic)

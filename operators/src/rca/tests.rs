@@ -287,6 +287,7 @@ fn generated(seed: u64, n: usize) -> Problem {
         changes,
         symptoms: if seed.is_multiple_of(3) { Vec::new() } else { vec![0] },
         onset: ONSET,
+        colocated: Vec::new(),
     }
 }
 
@@ -436,4 +437,33 @@ fn a_fault_does_not_fade_along_a_long_chain_of_abnormal_callers() {
     }
     let cfg = RcaConfig::default();
     assert_eq!(p.top(&cfg)[0], "c19", "{:?}", p.top(&cfg));
+}
+
+#[test]
+fn noisy_neighbour_table() {
+    let cfg = RcaConfig::default();
+    let cpu = |p: P, name: &str, shift: f64| p.sig(name, SignalKind::Cpu, 1.0, shift);
+    // Two CPU anomalies alike (the distractor's a little larger), three other components;
+    // only who shares a node with whom differs.
+    let base = || {
+        let p = P::new(&["burst", "hog", "n1", "n2", "n3"]);
+        let p = cpu(cpu(p, "burst", 2.2), "hog", 2.0);
+        cpu(cpu(cpu(p, "n1", 0.5), "n2", 0.5), "n3", 0.0)
+    };
+    let with_load = |p: P| {
+        // n1 and n2 busier because they serve more: their CPU rose with their traffic.
+        p.sig("n1", SignalKind::Traffic, 10.0, 5.0).sig("n2", SignalKind::Traffic, 10.0, 5.0)
+    };
+    // (case, problem, co-location groups, expected first)
+    let cases: Vec<(&str, P, Vec<Vec<&str>>, &str)> = vec![
+        ("no placement known: the larger shift", base(), vec![], "burst"),
+        ("contended neighbours point to the hog", base(), vec![vec!["hog", "n1", "n2"], vec!["burst", "n3"]], "hog"),
+        ("healthy neighbours of the burst, none of the hog", base(), vec![vec!["hog"], vec!["burst", "n3"]], "hog"),
+        ("neighbours whose rise the load explains are no victims", with_load(base()), vec![vec!["hog", "n1", "n2"], vec!["burst", "n3"]], "burst"),
+    ];
+    for (name, mut p, groups, want) in cases {
+        p.p.colocated = groups.iter().map(|g| g.iter().map(|c| p.idx(c)).collect()).collect();
+        let top = p.top(&cfg);
+        assert_eq!(top.first().map(String::as_str), Some(want), "{name}: {top:?}");
+    }
 }
