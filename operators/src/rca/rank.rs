@@ -154,7 +154,8 @@ pub fn component_states(problem: &Problem, cfg: &RcaConfig) -> Vec<ComponentStat
             if scorable(sig, cfg) {
                 st.observed = true;
                 st.step = st.step.max(sampling_step(sig));
-                if sig.kind == SignalKind::Traffic {
+                // (Read only by the co-location term: not scored without placement.)
+                if sig.kind == SignalKind::Traffic && !problem.colocated.is_empty() {
                     if let Some(sc) = score_with(sig, cfg, &mut scratch).filter(|sc| sc.z >= cfg.threshold_z && sc.level > 0.0) {
                         let r = (sc.observed - sc.level) / sc.level;
                         load[sig.component] = load[sig.component].max(r);
