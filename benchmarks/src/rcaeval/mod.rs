@@ -17,7 +17,7 @@ pub mod baselines;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use kubesage_operators::rca::{component_states, rank, Component, Problem, RcaConfig, Sample, Signal, SignalKind};
+use kubesage_operators::rca::{colocation_groups, component_states, rank, Component, Problem, RcaConfig, Sample, Signal, SignalKind};
 
 /// One case, read from its directory.
 #[derive(Debug, Clone)]
@@ -164,14 +164,8 @@ pub fn problem(case: &Case) -> Problem {
         .collect();
     let edges = case.calls.iter().filter_map(|(a, b)| Some((*index.get(a.as_str())?, *index.get(b.as_str())?))).collect();
     // Co-location groups, one per node, from the placement (topology, as the operator has it).
-    let mut by_node: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
-    for (svc, nodes) in &case.placement {
-        let Some(&i) = index.get(svc.as_str()) else { continue };
-        for n in nodes {
-            by_node.entry(n.as_str()).or_default().push(i);
-        }
-    }
-    let colocated = by_node.into_values().filter(|g| g.len() >= 2).collect();
+    let placed = case.placement.iter().filter_map(|(svc, nodes)| Some((*index.get(svc.as_str())?, nodes)));
+    let colocated = colocation_groups(placed.flat_map(|(i, nodes)| nodes.iter().map(move |n| (i, n.as_str()))));
     Problem { components: services.iter().map(|s| Component { id: s.clone() }).collect(), edges, signals, onset, colocated, ..Problem::default() }
 }
 

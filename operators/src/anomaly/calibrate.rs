@@ -78,7 +78,7 @@ impl Tests {
         let normal = Normal::standard();
         let dof = f64::from(cfg.variance_span.max(2));
         let chi = chi_squared(dof);
-        let u = normal.inverse_cdf(1.0 - P0 / 2.0);
+        let u = null_threshold();
         Tests {
             normal,
             chi,
@@ -162,12 +162,14 @@ const THRESHOLD_STEP: f64 = 0.05;
 impl Default for Tail {
     /// The white-noise prior (`Tail::new` of any configuration: U depends on P0 only).
     fn default() -> Self {
-        Tail { n: 0, threshold: U_NULL, index: NULL_INDEX, exceedances: 0 }
+        Tail { n: 0, threshold: null_threshold(), index: NULL_INDEX, exceedances: 0 }
     }
 }
 
-/// U: the two-sided normal quantile at P0 (99.5% one-sided).
-const U_NULL: f64 = 2.575_829_303_548_900_4;
+/// U: the two-sided normal quantile at P0 (99.5% one-sided), the threshold of white noise.
+fn null_threshold() -> f64 {
+    Normal::standard().inverse_cdf(1.0 - P0 / 2.0)
+}
 
 impl Tail {
     pub fn new(tests: &Tests) -> Self {

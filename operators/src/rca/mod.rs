@@ -23,7 +23,7 @@ use kubesage_schemas::incident::{RcaCandidate, RcaReport};
 
 pub use config::RcaConfig;
 pub use operator::{CorrelateWithRca, Rca, RcaOperatorConfig};
-pub use rank::{component_states, is_issue, rank, rank_with_states, Change, Component, ComponentState, Problem, Ranked};
+pub use rank::{colocation_groups, component_states, is_issue, rank, rank_with_states, Change, Component, ComponentState, Problem, Ranked};
 pub use signal::{Sample, Signal, SignalKind, SignalScore};
 
 /// The report for an incident from a ranking.

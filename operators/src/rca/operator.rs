@@ -492,13 +492,7 @@ pub fn build(cluster: &str, inc: &Incident, placement: &Placement<'_>, resolved:
 
 /// Components (by index) whose pods share a node, one group per node with at least two.
 fn colocated(components: &[String], nodes_of_root: &BTreeMap<String, BTreeSet<String>>) -> Vec<Vec<usize>> {
-    let mut by_node: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
-    for (i, c) in components.iter().enumerate() {
-        for n in nodes_of_root.get(c).into_iter().flatten() {
-            by_node.entry(n.as_str()).or_default().push(i);
-        }
-    }
-    by_node.into_values().filter(|g| g.len() >= 2).collect()
+    super::colocation_groups(components.iter().enumerate().flat_map(|(i, c)| nodes_of_root.get(c).into_iter().flatten().map(move |n| (i, n.as_str()))))
 }
 
 /// Nodes the pods of each owner root run on.

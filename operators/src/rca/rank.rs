@@ -26,7 +26,7 @@
 //! graph cannot break. The whole thing is a pure function of its input.
 
 use std::cmp::Ordering;
-use std::collections::BinaryHeap;
+use std::collections::{BTreeMap, BinaryHeap};
 
 use serde::{Deserialize, Serialize};
 
@@ -723,10 +723,32 @@ pub(super) fn self_term(st: &ComponentState, cfg: &RcaConfig) -> f64 {
 pub(super) fn reach_slope(st: &ComponentState, cfg: &RcaConfig) -> f64 {
     let (r, eps) = (cfg.propagation, cfg.spurious);
     let Some(s) = ServiceSplit::of(st) else {
-        let a = st.abnormal;
-        return (r - eps) * (2.0 * a - 1.0) / (a * eps + (1.0 - a) * (1.0 - eps));
+        return binary_slope(st.abnormal, r, eps);
     };
     (r - eps / 2.0) * (s.service - s.normal()) / s.unrelated(eps)
+}
+
+/// The slope of a state seen only as abnormal (probability `a`) or not: abnormal with
+/// probability `r` when reached, `eps` when not.
+fn binary_slope(a: f64, r: f64, eps: f64) -> f64 {
+    (r - eps) * (2.0 * a - 1.0) / (a * eps + (1.0 - a) * (1.0 - eps))
+}
+
+/// Co-location groups from where components run (`(component, node)` pairs): one group
+/// per node that holds at least two components, indices ascending, nodes in name order.
+pub fn colocation_groups<'a>(placed: impl IntoIterator<Item = (usize, &'a str)>) -> Vec<Vec<usize>> {
+    let mut by_node: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    for (i, node) in placed {
+        by_node.entry(node).or_default().push(i);
+    }
+    by_node
+        .into_values()
+        .filter_map(|mut g| {
+            g.sort_unstable();
+            g.dedup();
+            (g.len() >= 2).then_some(g)
+        })
+        .collect()
 }
 
 /// Co-located components of each component (CSR over the union of its groups), each with
@@ -788,9 +810,10 @@ pub(super) fn contention(states: &[ComponentState], u: usize, v: usize, cfg: &Rc
 /// service is left out: a degraded service has many other causes (the fault's own
 /// callers), all weighed by the call graph.
 pub(super) fn contention_slope(st: &ComponentState, cfg: &RcaConfig) -> f64 {
-    let (r, eps) = (cfg.propagation, cfg.spurious);
-    let a = if st.observed { st.resource } else { return 0.0 };
-    (r - eps) * (2.0 * a - 1.0) / (a * eps + (1.0 - a) * (1.0 - eps))
+    if !st.observed {
+        return 0.0;
+    }
+    binary_slope(st.resource, cfg.propagation, cfg.spurious)
 }
 
 /// The three states of a component with latency or error signals, as soft evidence:
