@@ -10,8 +10,15 @@
 //!
 //! Sequences are told apart by two independent 64-bit hashes of their token hashes (the tree
 //! itself already tells words apart by their 64-bit hash).
+//!
+//! A second table goes one step further back: from the shape of the raw line (see
+//! [`super::shape`]) to its token sequence, for lines whose canonical tokens kept no digit.
+//! Every line of such a shape has the same tokens, so a line of a known shape (the same
+//! event with other ids, sizes and addresses) is answered without tokenizing it. Shapes are
+//! told apart by two independent 64-bit hashes of the line's shape.
 
 use super::hash::fmix64;
+use super::shape::shape_hashes;
 use super::token::Line;
 
 /// Slots (a power of two): 128 KiB in all.
@@ -29,7 +36,7 @@ struct Slot {
 }
 
 /// The two hashes of a line's token sequence.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct SeqKey {
     key: u64,
     check: u64,
@@ -44,6 +51,20 @@ pub(crate) struct LineMemo {
     slots: Box<[Slot]>,
     /// Current generation per token count (index), starting at 1.
     generations: Vec<u64>,
+    shapes: Box<[ShapeSlot]>,
+}
+
+/// The two hashes of a raw line's shape.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ShapeKey(u64, u64);
+
+/// Slots of the shape table (a power of two): 160 KiB in all.
+const SHAPE_SLOTS: usize = 4096;
+
+#[derive(Debug, Clone, Copy, Default)]
+struct ShapeSlot {
+    shape: Option<(u64, u64)>,
+    seq: Option<SeqKey>,
 }
 
 impl Default for LineMemo {
@@ -53,6 +74,7 @@ impl Default for LineMemo {
             disabled: false,
             slots: vec![Slot::default(); SLOTS].into_boxed_slice(),
             generations: Vec::new(),
+            shapes: vec![ShapeSlot::default(); SHAPE_SLOTS].into_boxed_slice(),
         }
     }
 }
@@ -67,6 +89,31 @@ impl LineMemo {
             b = b.rotate_left(19).wrapping_add(t.hash);
         }
         SeqKey { key: fmix64(a), check: fmix64(b ^ 0x1357_9BDF_2468_ACE0), len }
+    }
+
+    pub fn shape_key(content: &str) -> ShapeKey {
+        let (a, b) = shape_hashes(content.as_bytes());
+        ShapeKey(a, b)
+    }
+
+    fn shape_slot(k: &ShapeKey) -> usize {
+        (k.0 >> 40) as usize & (SHAPE_SLOTS - 1)
+    }
+
+    /// The cluster a line of this shape joins unchanged, if its tokens are known and that
+    /// is still what they would do.
+    pub fn by_shape(&self, k: &ShapeKey) -> Option<u32> {
+        let s = &self.shapes[Self::shape_slot(k)];
+        if s.shape != Some((k.0, k.1)) {
+            return None;
+        }
+        self.get(&s.seq?)
+    }
+
+    /// A line of shape `k` has the token sequence `seq`, and its canonical tokens kept no
+    /// digit (so every line of the shape has it).
+    pub fn put_shape(&mut self, k: &ShapeKey, seq: &SeqKey) {
+        self.shapes[Self::shape_slot(k)] = ShapeSlot { shape: Some((k.0, k.1)), seq: Some(*seq) };
     }
 
     fn generation(&self, len: usize) -> u64 {

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::canon;
 use super::config::MinerConfig;
 use super::hash::{combine, hash_bytes, KeyMap};
-use super::line_memo::LineMemo;
+use super::line_memo::{LineMemo, SeqKey};
 use super::token::{self, Line, Tokenizer, ROUTE_WILD, VAR_ONLY};
 use crate::{OperatorError, Snapshot};
 
@@ -177,16 +177,24 @@ impl TemplateMiner {
     /// Learn one line (the message part of a log record) and say which template it belongs to.
     pub fn add(&mut self, content: &str) -> Mined {
         self.lines += 1;
+        let shape = LineMemo::shape_key(content);
+        if let Some(ci) = self.memo.by_shape(&shape) {
+            return self.joined_unchanged(ci);
+        }
         let mut line = std::mem::take(&mut self.line);
         self.tokenizer.tokenize(content, &self.cfg, &mut line);
-        let mined = self.add_tokens(content, &line);
+        let seq = LineMemo::key(&line);
+        if line.kept_no_digit() {
+            self.memo.put_shape(&shape, &seq);
+        }
+        let mined = self.add_tokens(content, &line, &seq);
         self.line = line;
         mined
     }
 
-    fn add_tokens(&mut self, content: &str, line: &Line) -> Mined {
+    fn add_tokens(&mut self, content: &str, line: &Line, seq: &SeqKey) -> Mined {
         let n = line.len();
-        let seq = LineMemo::key(line);
+        let seq = *seq;
         if let Some(ci) = self.memo.get(&seq) {
             return self.joined_unchanged(ci);
         }

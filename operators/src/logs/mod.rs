@@ -23,6 +23,7 @@ pub mod config;
 mod hash;
 mod line_memo;
 pub mod miner;
+mod shape;
 mod token;
 mod word_cache;
 #[cfg(test)]

@@ -2,16 +2,22 @@
 //! recur in nearby lines, and masking them is the costly part of tokenizing; the cache is a
 //! pure function of the word, so it never changes a result, only skips work.
 //!
+//! Words are filed by their shape (see [`super::shape`]): an entry whose canonical form
+//! kept no digit serves every word of its shape, so a fresh id costs a lookup instead of
+//! the masking. An entry whose canonical form kept a digit (`v2` pieces, short numbers
+//! inside names) serves only its own word.
+//!
 //! Direct-mapped, each slot one cache line holding the raw word and its canonical form
 //! inline, so a lookup touches one line and follows no pointer. Words too long for a slot
 //! are not cached.
 
 use super::hash::tail_le;
+use super::shape::{same_shape, shape8};
 
 /// Slots (a power of two): 512 KiB in all.
 const SLOTS: usize = 4096;
 /// Bytes of a slot for the raw word and its canonical form together.
-const DATA: usize = 109;
+const DATA: usize = 108;
 
 #[derive(Clone, Copy)]
 #[repr(C, align(128))]
@@ -21,10 +27,12 @@ struct Slot {
     raw_len: u8,
     canon_len: u8,
     flags: u8,
+    /// The canonical form kept a digit: the entry serves only the same raw word.
+    exact: bool,
     data: [u8; DATA],
 }
 
-const EMPTY: Slot = Slot { key: 0, hash: 0, raw_len: 0, canon_len: 0, flags: 0, data: [0; DATA] };
+const EMPTY: Slot = Slot { key: 0, hash: 0, raw_len: 0, canon_len: 0, flags: 0, exact: false, data: [0; DATA] };
 
 /// A cached canonical word: its text, hash and token flags.
 pub(crate) struct Hit<'a> {
@@ -49,12 +57,12 @@ impl std::fmt::Debug for WordCache {
     }
 }
 
-/// A cheap key (the raw word is compared on a hit anyway): the length and the first and
-/// last eight bytes, mixed once.
+/// A cheap key of the word's shape (the word is compared on a hit anyway): the length and
+/// the first and last eight bytes, mixed once.
 fn quick_key(b: &[u8]) -> u64 {
     let n = b.len().min(8);
-    let tail = if n == 0 { 0 } else { tail_le(b, n) };
-    let head = if b.len() >= 8 { tail_le(&b[..8], 8) } else { tail };
+    let tail = if n == 0 { 0 } else { shape8(tail_le(b, n)) };
+    let head = if b.len() >= 8 { shape8(tail_le(&b[..8], 8)) } else { tail };
     let k = (head ^ tail.rotate_left(29) ^ (b.len() as u64)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
     // Never 0, the key of an empty slot.
     (k ^ (k >> 31)) | 1
@@ -90,7 +98,7 @@ impl WordCache {
     pub fn get(&self, raw: &[u8], key: u64) -> Option<Hit<'_>> {
         let s = &self.slots[Self::index(key)];
         let (r, c) = (usize::from(s.raw_len), usize::from(s.canon_len));
-        if s.key != key || r != raw.len() || &s.data[..r] != raw {
+        if s.key != key || r != raw.len() || (&s.data[..r] != raw && (s.exact || !same_shape(&s.data[..r], raw))) {
             return None;
         }
         Some(Hit { canon: &s.data[r..r + c], hash: s.hash, flags: s.flags })
@@ -105,6 +113,7 @@ impl WordCache {
         s.key = key;
         s.hash = hash;
         s.flags = flags;
+        s.exact = canon.iter().any(u8::is_ascii_digit);
         s.raw_len = r as u8;
         s.canon_len = c as u8;
         s.data[..r].copy_from_slice(raw);
@@ -116,15 +125,35 @@ impl WordCache {
 mod tests {
     use super::*;
 
+    fn get(c: &WordCache, w: &str) -> Option<(Vec<u8>, u64, u8)> {
+        c.get(w.as_bytes(), c.probe(w.as_bytes())).map(|h| (h.canon.to_vec(), h.hash, h.flags))
+    }
+
+    fn put(c: &mut WordCache, w: &str, canon: &str) {
+        c.put(w.as_bytes(), c.probe(w.as_bytes()), canon.as_bytes(), 7, 2);
+    }
+
     #[test]
-    fn hits_only_the_same_word() {
+    fn an_entry_without_digits_serves_every_word_of_its_shape() {
         let mut c = WordCache::default();
-        let get = |c: &WordCache, w: &str| c.get(w.as_bytes(), c.probe(w.as_bytes())).map(|h| (h.canon.to_vec(), h.hash, h.flags));
-        assert!(get(&c, "10.0.0.1:80").is_none());
-        c.put(b"10.0.0.1:80", c.probe(b"10.0.0.1:80"), b"<*>:<*>", 7, 2);
-        assert_eq!(get(&c, "10.0.0.1:80"), Some((b"<*>:<*>".to_vec(), 7, 2)));
-        assert!(get(&c, "10.0.0.2:80").is_none());
-        assert!(get(&c, "10.0.0.1:8").is_none());
+        assert!(get(&c, "blk_-1608999687919862906").is_none());
+        put(&mut c, "blk_-1608999687919862906", "blk_-<*>");
+        let want = Some((b"blk_-<*>".to_vec(), 7, 2));
+        assert_eq!(get(&c, "blk_-1608999687919862906"), want);
+        assert_eq!(get(&c, "blk_-3405512345678912304"), want);
+        // A `0` is its own shape (it may start `0x`), and lengths must agree.
+        assert!(get(&c, "blk_-1608999687919862916").is_none());
+        assert!(get(&c, "blk_-1618999687919862906").is_none());
+        assert!(get(&c, "blk_-160899968791986290").is_none());
+        assert!(get(&c, "blk_+1608999687919862906").is_none());
+    }
+
+    #[test]
+    fn an_entry_that_kept_a_digit_serves_only_its_word() {
+        let mut c = WordCache::default();
+        put(&mut c, "v2.1-a", "v2.1-a");
+        assert_eq!(get(&c, "v2.1-a"), Some((b"v2.1-a".to_vec(), 7, 2)));
+        assert!(get(&c, "v3.1-a").is_none());
     }
 
     #[test]
@@ -138,7 +167,9 @@ mod tests {
     #[test]
     fn a_colliding_word_replaces_the_slot() {
         let mut c = WordCache::default();
-        let words: Vec<Vec<u8>> = (0..SLOTS * 4).map(|i| format!("w{i}").into_bytes()).collect();
+        // Words of letters only: each its own shape.
+        let letters = |i: usize| (0..4).map(|k| b'a' + (i / 26usize.pow(k) % 26) as u8).collect::<Vec<u8>>();
+        let words: Vec<Vec<u8>> = (0..SLOTS * 4).map(letters).collect();
         for w in &words {
             c.put(w, c.probe(w), b"<*>", 1, 0);
         }

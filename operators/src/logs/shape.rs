@@ -1,0 +1,77 @@
+//! The shape of bytes: every digit 1-9 read as `1`.
+//!
+//! Every masking rule reads digits only as digits (counts, runs, hex), except for the `0`
+//! of a `0x` prefix, which the shape keeps. So words, and whole lines, of one shape whose
+//! canonical form kept no digit have the same canonical form: `blk_-1608999687919862906`
+//! and `blk_-3405512345678912304` are both `blk_-<*>` (tested in `canon`). The word cache
+//! and the line memo use this to serve fresh ids of a known shape without masking them.
+
+use super::hash::{fmix64, tail_le};
+
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGH: u64 = 0x8080_8080_8080_8080;
+const K: u64 = 0x9E37_79B9_7F4A_7C15;
+
+/// Eight bytes (little-endian) with every digit 1-9 read as `1`.
+#[inline(always)]
+pub(crate) fn shape8(x: u64) -> u64 {
+    // Per byte, the high bit says: ASCII, at least `1`, at most `9` (no borrow crosses a
+    // byte: each subtraction starts from a byte with its high bit set).
+    let ge1 = (x | HIGH).wrapping_sub(ONES * 0x31) & HIGH;
+    let le9 = (HIGH | (ONES * 0x39)).wrapping_sub(x & !HIGH) & HIGH;
+    let digit = ge1 & le9 & !x & HIGH;
+    let mask = (digit >> 7).wrapping_mul(0xFF);
+    (x & !mask) | ((ONES * 0x31) & mask)
+}
+
+/// Two byte strings of one length have the same shape.
+pub(crate) fn same_shape(a: &[u8], b: &[u8]) -> bool {
+    let mut ca = a.chunks_exact(8);
+    let mut cb = b.chunks_exact(8);
+    for (x, y) in (&mut ca).zip(&mut cb) {
+        if shape8(tail_le(x, 8)) != shape8(tail_le(y, 8)) {
+            return false;
+        }
+    }
+    let (ra, rb) = (ca.remainder(), cb.remainder());
+    ra.is_empty() || shape8(tail_le(ra, ra.len())) == shape8(tail_le(rb, rb.len()))
+}
+
+/// Two independent 64-bit hashes of the shape of `b` (with its length): strings of
+/// different shapes are told apart by both.
+pub(crate) fn shape_hashes(b: &[u8]) -> (u64, u64) {
+    let mut a = (b.len() as u64).wrapping_mul(K) ^ 0x243F_6A88_85A3_08D3;
+    let mut c = b.len() as u64 ^ 0x1357_9BDF_2468_ACE0;
+    let mut chunks = b.chunks_exact(8);
+    for x in &mut chunks {
+        let s = shape8(tail_le(x, 8));
+        a = (a ^ s).wrapping_mul(K).rotate_left(29);
+        c = c.rotate_left(19).wrapping_add(s).wrapping_mul(0xff51_afd7_ed55_8ccd);
+    }
+    let r = chunks.remainder();
+    if !r.is_empty() {
+        let s = shape8(tail_le(r, r.len()));
+        a = (a ^ s).wrapping_mul(K).rotate_left(29);
+        c = c.rotate_left(19).wrapping_add(s).wrapping_mul(0xff51_afd7_ed55_8ccd);
+    }
+    (fmix64(a), fmix64(c))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_shape_reads_every_digit_but_zero_as_one() {
+        let word = |s: &[u8; 8]| u64::from_le_bytes(*s);
+        for (raw, shape) in [(b"12345678", b"11111111"), (b"0x9Af/:@", b"0x1Af/:@"), (b"\xff\x39a9\x00z7~", b"\xff\x31a1\x00z1~")] {
+            assert_eq!(shape8(word(raw)), word(shape), "{}", String::from_utf8_lossy(raw));
+        }
+        assert!(same_shape(b"10.0.0.1:80", b"90.0.0.7:30"));
+        assert!(!same_shape(b"10.0.0.1:80", b"10.0.0.1:08"));
+        assert_eq!(shape_hashes(b"block 12 of 345 at 0x1f"), shape_hashes(b"block 98 of 761 at 0x9f"));
+        assert_ne!(shape_hashes(b"block 12 of 345 at 0x1f"), shape_hashes(b"block 12 of 345 at 1x1f"));
+        assert_ne!(shape_hashes(b"block 12 of 345"), shape_hashes(b"block 123 of 45"));
+        assert_ne!(shape_hashes(b"a").0, shape_hashes(b"a").1);
+    }
+}
