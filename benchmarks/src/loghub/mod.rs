@@ -309,7 +309,7 @@ fn write_lines(data: &Path, path: &Path, min_lines: usize) -> Result<(), String>
         n += all.len();
     }
     w.flush().map_err(io)?;
-    eprintln!("wrote {n} lines ({} distinct messages) to {}", all.len(), path.display());
+    eprintln!("wrote {n} lines ({} messages a pass) to {}", all.len(), path.display());
     Ok(())
 }
 
