@@ -11,14 +11,16 @@
 //! Sequences are told apart by two independent 64-bit hashes of their token hashes (the tree
 //! itself already tells words apart by their 64-bit hash).
 //!
-//! A second table goes one step further back: from the shape of the raw line (see
-//! [`super::shape`]) to its token sequence, for lines whose canonical tokens kept no digit.
-//! Every line of such a shape has the same tokens, so a line of a known shape (the same
-//! event with other ids, sizes and addresses) is answered without tokenizing it. Shapes are
-//! told apart by two independent 64-bit hashes of the line's shape.
+//! A second table goes one step further back, from the raw line to its token sequence, so
+//! a known line is answered without tokenizing it. A line whose canonical tokens kept no
+//! digit is filed by its shape (see [`super::shape`]): every line of that shape has the same
+//! tokens (the same event with other ids, sizes and addresses). A line that kept a digit
+//! (`ext4`, `u12`) is filed by its bytes and serves only itself. Shapes are told apart by
+//! two independent 64-bit hashes of the shape, lines by one of their bytes and one of their
+//! shape.
 
 use super::hash::fmix64;
-use super::shape::shape_hashes;
+use super::shape::{line_hashes, LineHashes};
 use super::token::Line;
 
 /// Slots (a power of two): 128 KiB in all.
@@ -51,19 +53,16 @@ pub(crate) struct LineMemo {
     slots: Box<[Slot]>,
     /// Current generation per token count (index), starting at 1.
     generations: Vec<u64>,
-    shapes: Box<[ShapeSlot]>,
+    raw_lines: Box<[LineSlot]>,
 }
 
-/// The two hashes of a raw line's shape.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct ShapeKey(u64, u64);
-
-/// Slots of the shape table (a power of two): 160 KiB in all.
-const SHAPE_SLOTS: usize = 4096;
+/// Slots of the raw-line table (a power of two): 160 KiB in all.
+const LINE_SLOTS: usize = 4096;
 
 #[derive(Debug, Clone, Copy, Default)]
-struct ShapeSlot {
-    shape: Option<(u64, u64)>,
+struct LineSlot {
+    /// The shape's two hashes, or the line's and its shape's.
+    key: Option<(u64, u64)>,
     seq: Option<SeqKey>,
 }
 
@@ -74,7 +73,7 @@ impl Default for LineMemo {
             disabled: false,
             slots: vec![Slot::default(); SLOTS].into_boxed_slice(),
             generations: Vec::new(),
-            shapes: vec![ShapeSlot::default(); SHAPE_SLOTS].into_boxed_slice(),
+            raw_lines: vec![LineSlot::default(); LINE_SLOTS].into_boxed_slice(),
         }
     }
 }
@@ -91,29 +90,31 @@ impl LineMemo {
         SeqKey { key: fmix64(a), check: fmix64(b ^ 0x1357_9BDF_2468_ACE0), len }
     }
 
-    pub fn shape_key(content: &str) -> ShapeKey {
-        let (a, b) = shape_hashes(content.as_bytes());
-        ShapeKey(a, b)
+    pub fn line_key(content: &str) -> LineHashes {
+        line_hashes(content.as_bytes())
     }
 
-    fn shape_slot(k: &ShapeKey) -> usize {
-        (k.0 >> 40) as usize & (SHAPE_SLOTS - 1)
-    }
-
-    /// The cluster a line of this shape joins unchanged, if its tokens are known and that
-    /// is still what they would do.
-    pub fn by_shape(&self, k: &ShapeKey) -> Option<u32> {
-        let s = &self.shapes[Self::shape_slot(k)];
-        if s.shape != Some((k.0, k.1)) {
-            return None;
+    fn line_slot(&self, key: (u64, u64)) -> Option<SeqKey> {
+        let s = &self.raw_lines[(key.0 >> 40) as usize & (LINE_SLOTS - 1)];
+        if s.key == Some(key) {
+            s.seq
+        } else {
+            None
         }
-        self.get(&s.seq?)
     }
 
-    /// A line of shape `k` has the token sequence `seq`, and its canonical tokens kept no
-    /// digit (so every line of the shape has it).
-    pub fn put_shape(&mut self, k: &ShapeKey, seq: &SeqKey) {
-        self.shapes[Self::shape_slot(k)] = ShapeSlot { shape: Some((k.0, k.1)), seq: Some(*seq) };
+    /// The cluster a line joins unchanged, if its tokens are known (by its shape or by its
+    /// bytes) and that is still what they would do.
+    pub fn by_line(&self, k: &LineHashes) -> Option<u32> {
+        let seq = self.line_slot(k.shape).or_else(|| self.line_slot((k.raw, k.shape.1)))?;
+        self.get(&seq)
+    }
+
+    /// The line `k` has the token sequence `seq`; `kept_digit`: a canonical token of it
+    /// holds a digit (so only the same line has it, not every line of its shape).
+    pub fn put_line(&mut self, k: &LineHashes, seq: &SeqKey, kept_digit: bool) {
+        let key = if kept_digit { (k.raw, k.shape.1) } else { k.shape };
+        self.raw_lines[(key.0 >> 40) as usize & (LINE_SLOTS - 1)] = LineSlot { key: Some(key), seq: Some(*seq) };
     }
 
     fn generation(&self, len: usize) -> u64 {

@@ -177,16 +177,14 @@ impl TemplateMiner {
     /// Learn one line (the message part of a log record) and say which template it belongs to.
     pub fn add(&mut self, content: &str) -> Mined {
         self.lines += 1;
-        let shape = LineMemo::shape_key(content);
-        if let Some(ci) = self.memo.by_shape(&shape) {
+        let known = LineMemo::line_key(content);
+        if let Some(ci) = self.memo.by_line(&known) {
             return self.joined_unchanged(ci);
         }
         let mut line = std::mem::take(&mut self.line);
         self.tokenizer.tokenize(content, &self.cfg, &mut line);
         let seq = LineMemo::key(&line);
-        if line.kept_no_digit() {
-            self.memo.put_shape(&shape, &seq);
-        }
+        self.memo.put_line(&known, &seq, line.kept_digit());
         let mined = self.add_tokens(content, &line, &seq);
         self.line = line;
         mined

@@ -37,24 +37,33 @@ pub(crate) fn same_shape(a: &[u8], b: &[u8]) -> bool {
     ra.is_empty() || shape8(tail_le(ra, ra.len())) == shape8(tail_le(rb, rb.len()))
 }
 
-/// Two independent 64-bit hashes of the shape of `b` (with its length): strings of
-/// different shapes are told apart by both.
-pub(crate) fn shape_hashes(b: &[u8]) -> (u64, u64) {
+/// Hashes of a line: two independent 64-bit hashes of its shape (with its length), and one
+/// of its bytes as they are, in one pass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct LineHashes {
+    pub shape: (u64, u64),
+    pub raw: u64,
+}
+
+pub(crate) fn line_hashes(b: &[u8]) -> LineHashes {
     let mut a = (b.len() as u64).wrapping_mul(K) ^ 0x243F_6A88_85A3_08D3;
     let mut c = b.len() as u64 ^ 0x1357_9BDF_2468_ACE0;
+    let mut r = a ^ 0xA409_3822_299F_31D0;
+    let mut eat = |x: u64| {
+        let s = shape8(x);
+        a = (a ^ s).wrapping_mul(K).rotate_left(29);
+        c = c.rotate_left(19).wrapping_add(s).wrapping_mul(0xff51_afd7_ed55_8ccd);
+        r = (r ^ x).wrapping_mul(0xc4ce_b9fe_1a85_ec53).rotate_left(31);
+    };
     let mut chunks = b.chunks_exact(8);
     for x in &mut chunks {
-        let s = shape8(tail_le(x, 8));
-        a = (a ^ s).wrapping_mul(K).rotate_left(29);
-        c = c.rotate_left(19).wrapping_add(s).wrapping_mul(0xff51_afd7_ed55_8ccd);
+        eat(tail_le(x, 8));
     }
-    let r = chunks.remainder();
-    if !r.is_empty() {
-        let s = shape8(tail_le(r, r.len()));
-        a = (a ^ s).wrapping_mul(K).rotate_left(29);
-        c = c.rotate_left(19).wrapping_add(s).wrapping_mul(0xff51_afd7_ed55_8ccd);
+    let rest = chunks.remainder();
+    if !rest.is_empty() {
+        eat(tail_le(rest, rest.len()));
     }
-    (fmix64(a), fmix64(c))
+    LineHashes { shape: (fmix64(a), fmix64(c)), raw: fmix64(r) }
 }
 
 #[cfg(test)]
@@ -69,9 +78,12 @@ mod tests {
         }
         assert!(same_shape(b"10.0.0.1:80", b"90.0.0.7:30"));
         assert!(!same_shape(b"10.0.0.1:80", b"10.0.0.1:08"));
-        assert_eq!(shape_hashes(b"block 12 of 345 at 0x1f"), shape_hashes(b"block 98 of 761 at 0x9f"));
-        assert_ne!(shape_hashes(b"block 12 of 345 at 0x1f"), shape_hashes(b"block 12 of 345 at 1x1f"));
-        assert_ne!(shape_hashes(b"block 12 of 345"), shape_hashes(b"block 123 of 45"));
-        assert_ne!(shape_hashes(b"a").0, shape_hashes(b"a").1);
+        let (a, b) = (line_hashes(b"block 12 of 345 at 0x1f"), line_hashes(b"block 98 of 761 at 0x9f"));
+        assert_eq!(a.shape, b.shape);
+        assert_ne!(a.raw, b.raw);
+        assert_eq!(a, line_hashes(b"block 12 of 345 at 0x1f"));
+        assert_ne!(a.shape, line_hashes(b"block 12 of 345 at 1x1f").shape);
+        assert_ne!(line_hashes(b"block 12 of 345").shape, line_hashes(b"block 123 of 45").shape);
+        assert_ne!(line_hashes(b"a").shape.0, line_hashes(b"a").shape.1);
     }
 }

@@ -48,10 +48,10 @@ impl Line {
         self.toks.len()
     }
 
-    /// No canonical token holds a digit. (Words left in the content hold none: a digit
+    /// A canonical token holds a digit. (Words left in the content hold none: a digit
     /// always sends a word to masking, whose result is written to the buffer.)
-    pub fn kept_no_digit(&self) -> bool {
-        !self.text.iter().any(u8::is_ascii_digit)
+    pub fn kept_digit(&self) -> bool {
+        self.text.iter().any(u8::is_ascii_digit)
     }
 
     /// Append the canonical word `w` to the buffer and push its token.
