@@ -56,7 +56,7 @@ pub(crate) struct LineMemo {
     raw_lines: Box<[LineSlot]>,
 }
 
-/// Slots of the raw-line table (a power of two): 160 KiB in all.
+/// Slots of the raw-line table (a power of two): 224 KiB in all.
 const LINE_SLOTS: usize = 4096;
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -148,5 +148,16 @@ impl LineMemo {
             self.generations.resize(len + 1, 1);
         }
         self.generations[len] += 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_tables_take_what_their_docs_say() {
+        assert_eq!(std::mem::size_of::<Slot>() * SLOTS, 128 * 1024);
+        assert_eq!(std::mem::size_of::<LineSlot>() * LINE_SLOTS, 224 * 1024);
     }
 }
