@@ -104,7 +104,9 @@ impl LineMemo {
     }
 
     /// The cluster a line joins unchanged, if its tokens are known (by its shape or by its
-    /// bytes) and that is still what they would do.
+    /// bytes) and that is still what they would do. (A shape's entry is never wrong for a
+    /// line that kept a digit: had one line of the shape kept none, all would have its
+    /// tokens and keep none.)
     pub fn by_line(&self, k: &LineHashes) -> Option<u32> {
         let seq = self.line_slot(k.shape).or_else(|| self.line_slot((k.raw, k.shape.1)))?;
         self.get(&seq)
