@@ -236,15 +236,16 @@ pub fn component_states(problem: &Problem, cfg: &RcaConfig) -> Vec<ComponentStat
 /// taking all its failures off is an upper bound: it can only make a caller look less
 /// like the root while a dependency of it fails more than usual.
 fn own_errors(problem: &Problem, cfg: &RcaConfig, states: &mut [ComponentState], scratch: &mut Scratch) {
+    // Without counts (the operator's usual case) nothing to do: nothing allocated.
+    if !problem.signals.iter().any(is_weighted) {
+        return;
+    }
     let n = states.len();
     let mut errors: Vec<Option<usize>> = vec![None; n];
     for (i, sig) in problem.signals.iter().enumerate() {
         if sig.component < n && errors[sig.component].is_none() && is_weighted(sig) {
             errors[sig.component] = Some(i);
         }
-    }
-    if errors.iter().all(Option::is_none) {
-        return;
     }
     let mut edges = problem.edges.clone();
     edges.sort_unstable();
