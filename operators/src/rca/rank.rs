@@ -31,7 +31,7 @@ use std::collections::{BTreeMap, BinaryHeap};
 use serde::{Deserialize, Serialize};
 
 use super::config::RcaConfig;
-use super::signal::{score_with, scorable, Scratch, Signal, SignalKind, SignalScore};
+use super::signal::{excess_errors, is_weighted, net_of, score_with, scorable, Scratch, Signal, SignalKind, SignalScore};
 use crate::time::{duration_millis, Millis};
 
 /// A component of the graph (a workload, pod, node, service ...).
@@ -105,6 +105,18 @@ pub struct ComponentState {
     /// Evidence lines for a state summarised from detector findings (anomaly records,
     /// alerts, events) rather than scored from raw samples; most telling first.
     pub notes: Vec<String>,
+    /// Its state without the failed requests its dependencies passed up ([`own_errors`]);
+    /// `None` when nothing was taken off. What its own fault would show.
+    pub own: Option<OwnState>,
+}
+
+/// A component's shift net of its dependencies' failures: `z`, `abnormal` and `degraded`
+/// as in [`ComponentState`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct OwnState {
+    pub z: f64,
+    pub abnormal: f64,
+    pub degraded: f64,
 }
 
 /// Median spacing of a signal's samples (0 with fewer than two).
@@ -210,7 +222,58 @@ pub fn component_states(problem: &Problem, cfg: &RcaConfig) -> Vec<ComponentStat
             None => cfg.unobserved_gate,
         };
     }
+    own_errors(problem, cfg, &mut states, &mut scratch);
     states
+}
+
+/// A caller's failed requests include those its dependencies failed (an error travels up
+/// the call, request by request); only the rest is evidence of a fault of its own. For
+/// every component whose errors are counted, the failures its direct dependencies had
+/// beyond their own baselines, sample by sample, are taken off its errors and the rest
+/// scored again ([`ComponentState::own`]). Its errors as seen still tell how far a fault
+/// travelled; this only weighs what it would show were the fault its own. A dependency
+/// shared with other callers may have failed their requests rather than this one's, so
+/// taking all its failures off is an upper bound: it can only make a caller look less
+/// like the root while a dependency of it fails more than usual.
+fn own_errors(problem: &Problem, cfg: &RcaConfig, states: &mut [ComponentState], scratch: &mut Scratch) {
+    // Without counts (the operator's usual case) nothing to do: nothing allocated.
+    if !problem.signals.iter().any(is_weighted) {
+        return;
+    }
+    let n = states.len();
+    let mut errors: Vec<Option<usize>> = vec![None; n];
+    for (i, sig) in problem.signals.iter().enumerate() {
+        if sig.component < n && errors[sig.component].is_none() && is_weighted(sig) {
+            errors[sig.component] = Some(i);
+        }
+    }
+    let mut edges = problem.edges.clone();
+    edges.sort_unstable();
+    edges.dedup();
+    let mut passed: Vec<Vec<(Millis, f64)>> = vec![Vec::new(); n];
+    for &(c, d) in &edges {
+        let (Some(Some(_)), Some(Some(j))) = (errors.get(c), errors.get(d)) else { continue };
+        if c != d {
+            passed[c].extend(excess_errors(&problem.signals[*j], cfg).into_iter().filter(|x| x.1 > 0.0));
+        }
+    }
+    let a = |z: f64| logistic((z - cfg.threshold_z) / cfg.threshold_width);
+    for (c, st) in states.iter_mut().enumerate() {
+        let Some(i) = errors[c] else { continue };
+        if passed[c].is_empty() || !st.observed {
+            continue;
+        }
+        let Some(net) = score_with(&net_of(&problem.signals[i], &passed[c]), cfg, scratch) else { continue };
+        let (mut z, mut zp) = (0.0f64, f64::NEG_INFINITY);
+        for (k, sc) in &st.scores {
+            let zk = if *k == i { net.z } else { sc.z };
+            z = z.max(zk);
+            if problem.signals[*k].kind.propagates() {
+                zp = zp.max(zk);
+            }
+        }
+        st.own = Some(OwnState { z, abnormal: a(z), degraded: a(zp) });
+    }
 }
 
 /// Whether anything is abnormal enough to call it an issue: one of the symptoms (without
@@ -687,7 +750,8 @@ impl<'a> Scorer<'a> {
         }
         // Bounded (at most `magnitude_weight` nats): a tie-breaker, never enough to outweigh
         // one explained dependent.
-        llr += cfg.magnitude_weight * (1.0 - cfg.threshold_z / st.z.max(cfg.threshold_z));
+        let z = st.own.map_or(st.z, |o| o.z);
+        llr += cfg.magnitude_weight * (1.0 - cfg.threshold_z / z.max(cfg.threshold_z));
         explained.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.2.cmp(&b.2)).then(a.0.cmp(&b.0)));
         let covers = self.abnormal_symptoms.is_empty() || self.abnormal_symptoms.iter().any(|&s| s == h || reach[s] >= 0.5);
         Hypothesis { h, llr, covers, explained: explained.into_iter().map(|(u, e, _)| (u, e)).collect() }
@@ -706,7 +770,7 @@ pub(super) fn self_term(st: &ComponentState, cfg: &RcaConfig) -> f64 {
         return 0.0;
     }
     let (eps, r0, q) = (cfg.spurious, cfg.self_evidence, cfg.service_evidence);
-    let Some(s) = ServiceSplit::of(st) else {
+    let Some(s) = ServiceSplit::own(st) else {
         let a = st.abnormal;
         return ((a * r0 + (1.0 - a) * (1.0 - r0)) / (a * eps + (1.0 - a) * (1.0 - eps))).ln();
     };
@@ -828,6 +892,14 @@ impl ServiceSplit {
         st.service_seen.then(|| ServiceSplit { service: st.degraded, abnormal: st.abnormal.max(st.degraded) })
     }
 
+    /// The split of what a fault of its own would show ([`ComponentState::own`]).
+    fn own(st: &ComponentState) -> Option<ServiceSplit> {
+        match st.own {
+            Some(o) if st.service_seen => Some(ServiceSplit { service: o.degraded, abnormal: o.abnormal.max(o.degraded) }),
+            _ => ServiceSplit::of(st),
+        }
+    }
+
     fn normal(&self) -> f64 {
         1.0 - self.abnormal
     }
@@ -905,6 +977,9 @@ fn evidence(
         ));
     }
     ev.extend(st.notes.iter().take(2).cloned());
+    if let Some(o) = st.own.filter(|o| o.z < st.z && st.z >= cfg.threshold_z) {
+        ev.push(format!("net of its dependencies' failed requests its errors shift {:+.1} sigma", o.z));
+    }
     let deps: Vec<usize> = graph.dependencies(h).to_vec();
     let (sick, healthy): (Vec<usize>, Vec<usize>) = deps.iter().partition(|&&d| states[d].observed && states[d].abnormal >= 0.5);
     let healthy: Vec<usize> = healthy.into_iter().filter(|&d| states[d].observed).collect();

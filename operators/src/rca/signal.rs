@@ -192,8 +192,31 @@ fn usable_weight(s: &Sample) -> bool {
     s.value.is_finite() && s.weight.is_finite() && s.weight > 0.0
 }
 
-fn is_weighted(signal: &Signal) -> bool {
+/// An error ratio with request counts: failed requests can be counted.
+pub(super) fn is_weighted(signal: &Signal) -> bool {
     signal.kind == SignalKind::ErrorRatio && signal.baseline.iter().any(usable_weight)
+}
+
+/// Failed requests of each window sample beyond the baseline's ratio as seen (floored at
+/// `min_error_ratio`): `(t, count)`, none for samples without a count.
+pub(super) fn excess_errors(signal: &Signal, cfg: &RcaConfig) -> Vec<(Millis, f64)> {
+    let (e0, n0) = signal.baseline.iter().filter(|s| usable_weight(s)).fold((0.0, 0.0), |(e, n), s| (e + s.value.clamp(0.0, 1.0) * s.weight, n + s.weight));
+    if n0 <= 0.0 {
+        return Vec::new();
+    }
+    let p0 = (e0 / n0).max(cfg.min_error_ratio);
+    signal.window.iter().filter(|s| usable_weight(s)).map(|s| (s.t, ((s.value.clamp(0.0, 1.0) - p0) * s.weight).max(0.0))).collect()
+}
+
+/// The signal with `passed[k]` failed requests taken off its window sample stamped
+/// `passed[k].0` (never below none): the failures that are its own.
+pub(super) fn net_of(signal: &Signal, passed: &[(Millis, f64)]) -> Signal {
+    let mut own = signal.clone();
+    for s in own.window.iter_mut().filter(|s| usable_weight(s)) {
+        let off: f64 = passed.iter().filter(|(t, _)| *t == s.t).map(|(_, c)| c).sum();
+        s.value = ((s.value.clamp(0.0, 1.0) * s.weight - off).max(0.0)) / s.weight;
+    }
+    own
 }
 
 /// Whether [`score`] would score the signal at all (`Some`), without scoring it.
@@ -450,6 +473,12 @@ fn binomial(signal: &Signal, cfg: &RcaConfig, zs: &mut Vec<f64>) -> Option<Signa
     }
     // Jeffreys-style estimate, floored: zero errors in the baseline is not a zero rate.
     let p0 = ((e0 + 0.5) / (n0 + 1.0)).max(cfg.min_error_ratio).min(0.999);
+    // That estimate is pulled towards one half: from a thin baseline of a component that
+    // fails most requests (a row of two requests, both failed) it lies below the ratio
+    // seen. A window no worse than the baseline as seen has not risen, however it
+    // compares with the estimate.
+    let seen = e0 / n0;
+    let bar = p0.max(seen);
     zs.clear();
     let (mut e, mut n, mut above) = (0.0, 0.0, 0usize);
     let mut onset = None;
@@ -459,8 +488,9 @@ fn binomial(signal: &Signal, cfg: &RcaConfig, zs: &mut Vec<f64>) -> Option<Signa
             continue;
         }
         let ei = s.value.clamp(0.0, 1.0) * s.weight;
-        let z = binomial_z(ei, s.weight, p0).max(0.0);
-        if ei / s.weight > p0 {
+        let rose = ei / s.weight > bar;
+        let z = if rose { binomial_z(ei, s.weight, p0).max(0.0) } else { 0.0 };
+        if rose {
             above += 1;
         }
         if onset.is_none() && z >= cfg.threshold_z {
@@ -475,6 +505,7 @@ fn binomial(signal: &Signal, cfg: &RcaConfig, zs: &mut Vec<f64>) -> Option<Signa
     // Counts pool: when the ratio stayed above baseline for long enough, the whole window
     // is the evidence; otherwise only as much as the persistence rule lets through.
     let z = if above >= k && n > 0.0 { binomial_z(e, n, p0) } else { kth_largest(zs, k) };
+    let z = if n > 0.0 && e / n <= seen { z.min(0.0) } else { z };
     let observed = if n > 0.0 { e / n } else { p0 };
     Some(SignalScore { z, delta: observed - p0, level: p0, observed, onset })
 }
@@ -641,6 +672,23 @@ mod tests {
         // A component that always fails does not look worse when it keeps failing.
         let s = score(&mk(&vec![(1.0, 3.0); 20], &[(1.0, 6.0), (1.0, 6.0), (1.0, 4.0)]), &cfg).expect("scored");
         assert!(s.z < 3.0, "{s:?}");
+        // From a thin baseline (one row, as PetShop has): (case, baseline, window, shift?).
+        let thin = RcaConfig { min_baseline_samples: 1, ..RcaConfig::default() };
+        type Rows<'a> = &'a [(f64, f64)];
+        let cases: [(&str, Rows, Rows, bool); 4] = [
+            ("failing every request, as before", &[(1.0, 2.0)], &[(1.0, 2.0), (1.0, 3.0), (1.0, 2.0), (1.0, 4.0)], false),
+            ("failing three in four, as before", &[(0.75, 4.0)], &[(0.75, 4.0), (0.75, 8.0), (0.75, 4.0), (0.75, 4.0)], false),
+            ("from half failing to all failing", &[(0.5, 40.0)], &[(1.0, 40.0), (1.0, 40.0), (1.0, 40.0), (1.0, 40.0)], true),
+            ("from no errors to 5%", &[(0.0, 200.0)], &[(0.05, 200.0), (0.05, 200.0), (0.05, 200.0), (0.05, 200.0)], true),
+        ];
+        for (name, base, win, shift) in cases {
+            let s = score(&mk(base, win), &thin).expect("scored");
+            if shift {
+                assert!(s.z > thin.threshold_z, "{name}: {s:?}");
+            } else {
+                assert!(s.z <= 0.0 && s.onset.is_none(), "{name}: {s:?}");
+            }
+        }
         assert!((binomial_z(5.0, 100.0, 0.05)).abs() < 1e-9);
         assert!(binomial_z(1.0, 100.0, 0.05) < -1.0);
     }

@@ -360,7 +360,8 @@ fn reference_hypotheses(problem: &Problem, states: &[ComponentState], cfg: &RcaC
         if st.onset.is_some_and(|o| o > problem.onset + tol.max(st.step)) {
             llr += cfg.early_onset_factor.ln();
         }
-        llr += cfg.magnitude_weight * (1.0 - cfg.threshold_z / st.z.max(cfg.threshold_z));
+        let z = st.own.map_or(st.z, |o| o.z);
+        llr += cfg.magnitude_weight * (1.0 - cfg.threshold_z / z.max(cfg.threshold_z));
         explained.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.2.cmp(&b.2)).then(a.0.cmp(&b.0)));
         let covers = abnormal_symptoms.is_empty() || abnormal_symptoms.iter().any(|&s| s == h || reach[s] >= 0.5);
         out.push(rank::Hypothesis { h, llr, covers, explained: explained.into_iter().map(|(u, e, _)| (u, e)).collect() });
@@ -465,5 +466,53 @@ fn noisy_neighbour_table() {
         p.p.colocated = groups.iter().map(|g| g.iter().map(|c| p.idx(c)).collect()).collect();
         let top = p.top(&cfg);
         assert_eq!(top.first().map(String::as_str), Some(want), "{name}: {top:?}");
+    }
+}
+
+#[test]
+fn callers_errors_net_of_their_dependencies_failures_table() {
+    // One baseline row and four window rows of `(errors, requests)`, as PetShop has.
+    const ROW: i64 = 300_000;
+    let cfg = RcaConfig { min_baseline_samples: 1, ..RcaConfig::default() };
+    let errors = |c: usize, rows: &[(f64, f64)]| Signal {
+        component: c,
+        name: format!("c{c} errors"),
+        kind: SignalKind::ErrorRatio,
+        baseline: vec![Sample::weighted(0, rows[0].0 / rows[0].1, rows[0].1)],
+        window: rows[1..].iter().enumerate().map(|(i, (e, n))| Sample::weighted((i as i64 + 1) * ROW, e / n, *n)).collect(),
+    };
+    // (case, site's rows, list's rows, expected first); site calls list and alerts.
+    type Rows = [(f64, f64); 5];
+    let cases: [(&str, Rows, Rows, &str); 3] = [
+        (
+            "the caller's failures are its dependency's but for three: the dependency",
+            [(0.0, 648.0), (3.0, 668.0), (1.0, 688.0), (4.0, 674.0), (0.0, 693.0)],
+            [(0.0, 178.0), (0.0, 181.0), (1.0, 185.0), (4.0, 184.0), (0.0, 186.0)],
+            "list",
+        ),
+        (
+            "a caller failing far beyond its dependency's failures",
+            [(0.0, 648.0), (20.0, 668.0), (21.0, 688.0), (24.0, 674.0), (20.0, 693.0)],
+            [(0.0, 178.0), (0.0, 181.0), (1.0, 185.0), (0.0, 184.0), (0.0, 186.0)],
+            "site",
+        ),
+        (
+            "a dependency failing as often as before takes nothing off",
+            [(0.0, 648.0), (10.0, 668.0), (10.0, 688.0), (10.0, 674.0), (10.0, 693.0)],
+            [(4.0, 178.0), (4.0, 181.0), (4.0, 185.0), (4.0, 184.0), (4.0, 186.0)],
+            "site",
+        ),
+    ];
+    for (name, site, list, want) in cases {
+        let p = Problem {
+            components: ["site", "list"].iter().map(|n| Component { id: n.to_string() }).collect(),
+            edges: vec![(0, 1)],
+            signals: vec![errors(0, &site), errors(1, &list)],
+            symptoms: vec![0],
+            onset: ROW + ROW / 2,
+            ..Problem::default()
+        };
+        let ranked = rank(&p, &cfg);
+        assert_eq!(ranked.first().map(|r| p.components[r.component].id.as_str()), Some(want), "{name}");
     }
 }
