@@ -121,6 +121,18 @@ pub struct SeriesDetector {
     /// Records of the series' level (a snapshot without them starts them afresh).
     #[serde(default)]
     pub levels: LevelRecords,
+    /// An alarming sample awaiting confirmation (see `step_episode`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending: Option<Pending>,
+}
+
+/// A first alarming sample not yet confirmed: when it came, its score, and the
+/// unremarkable samples since.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Pending {
+    pub since: Millis,
+    pub score: f32,
+    pub quiet: u32,
 }
 
 impl SeriesDetector {
@@ -136,6 +148,7 @@ impl SeriesDetector {
             novelty: Novelty::default(),
             extremes: Extremes::default(),
             levels: LevelRecords::default(),
+            pending: None,
         }
     }
 
@@ -217,23 +230,41 @@ impl SeriesDetector {
         let alarming = v.q <= stack.alarm_q;
         match &mut self.episode {
             None => {
-                if alarming {
-                    self.episode = Some(Episode {
-                        started: t,
-                        last_anomalous: t,
-                        peak_score: v.score,
-                        published_score: v.score,
-                        detectors: v.detectors,
-                        revision: 0,
-                        quiet: 0,
-                        since_update: 0,
-                        observed: x,
-                        expected: v.expected,
-                        scale: v.scale,
-                    });
-                    v.transition = Some(Transition::Started);
-                    v.alarm_score = v.score;
+                // By calibration one sample in 1 / q_alarm is beyond the alarm level: alone
+                // it is the alarm budget's expected noise. An anomaly starts on as much
+                // evidence as two such samples: a second alarming sample before the first
+                // is forgotten (`end_after` unremarkable samples, as an episode ends), or
+                // one sample as improbable as two (q <= q_alarm^2; a new extreme is).
+                if !alarming {
+                    if let Some(p) = &mut self.pending {
+                        p.quiet += 1;
+                        if p.quiet >= stack.end_after {
+                            self.pending = None;
+                        }
+                    }
+                    return;
                 }
+                let first = self.pending.take();
+                if first.is_none() && v.q > stack.alarm_q * stack.alarm_q {
+                    self.pending = Some(Pending { since: t, score: v.score as f32, quiet: 0 });
+                    return;
+                }
+                let (started, score) = first.map_or((t, v.score), |p| (p.since, v.score.max(f64::from(p.score))));
+                self.episode = Some(Episode {
+                    started,
+                    last_anomalous: t,
+                    peak_score: score,
+                    published_score: score,
+                    detectors: v.detectors,
+                    revision: 0,
+                    quiet: 0,
+                    since_update: 0,
+                    observed: x,
+                    expected: v.expected,
+                    scale: v.scale,
+                });
+                v.transition = Some(Transition::Started);
+                v.alarm_score = score;
             }
             Some(e) => {
                 e.since_update += 1;
