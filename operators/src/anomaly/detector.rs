@@ -177,7 +177,9 @@ impl SeriesDetector {
         let tail = if up { &mut self.tail } else { &mut self.tail_low };
         let (q, mask) = calibrate::fold_novelty(p_novel, tail.q(z), mask);
         // A value beyond the whole range the series has shown is news by itself.
-        let extreme = self.extremes.update(x).then(|| extremes::far_out(x, central)).filter(|_| stack.new_extreme);
+        // (Whether the series has shown only positive values, before it learns this one.)
+        let positive = self.extremes.seen && self.extremes.lo > 0.0;
+        let extreme = self.extremes.update(x).then(|| extremes::far_out(x, central, positive)).filter(|_| stack.new_extreme);
         let (q, mask) = calibrate::fold_extreme(extreme, self.baseline.n, stack.alarm_q, q, mask);
         // So is a level beyond every level it has held (a sustained subtle change); the
         // level of the deseasonalised values, so a season longer than the level's span
