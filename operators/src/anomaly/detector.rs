@@ -20,6 +20,13 @@ pub struct Stack {
     pub tests: Tests,
     pub warmup: u64,
     pub alarm_q: f64,
+    /// Conclusive evidence: as improbable as two alarming samples (q_alarm^2), and its
+    /// score.
+    pub conclusive_q: f64,
+    pub conclusive_score: f64,
+    /// Samples after an anomaly ends during which only conclusive evidence starts another:
+    /// the level's span (`level_span`), which still carries the one that ended.
+    pub refractory: u32,
     pub end_after: u32,
     pub update_every: u32,
     pub regime_after: u32,
@@ -38,6 +45,9 @@ impl Stack {
             tests: Tests::new(cfg),
             warmup: u64::from(cfg.warmup),
             alarm_q: 1.0 - cfg.alarm_likelihood,
+            conclusive_q: (1.0 - cfg.alarm_likelihood).powi(2),
+            conclusive_score: calibrate::score_of((1.0 - cfg.alarm_likelihood).powi(2)),
+            refractory: cfg.level_span,
             end_after: cfg.end_after,
             update_every: cfg.update_every,
             regime_after: cfg.regime_after,
@@ -124,6 +134,13 @@ pub struct SeriesDetector {
     /// An alarming sample awaiting confirmation (see `step_episode`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pending: Option<Pending>,
+    /// Samples since the last anomaly ended (saturating; `u32::MAX`: none ended).
+    #[serde(default = "never_ended")]
+    pub since_end: u32,
+}
+
+fn never_ended() -> u32 {
+    u32::MAX
 }
 
 /// A first alarming sample not yet confirmed: when it came, its score, and the
@@ -149,6 +166,7 @@ impl SeriesDetector {
             extremes: Extremes::default(),
             levels: LevelRecords::default(),
             pending: None,
+            since_end: never_ended(),
         }
     }
 
@@ -237,6 +255,7 @@ impl SeriesDetector {
                 // evidence as two such samples: a second alarming sample before the first
                 // is forgotten (`end_after` unremarkable samples, as an episode ends), or
                 // one sample as improbable as two (q <= q_alarm^2; a new extreme is).
+                self.since_end = self.since_end.saturating_add(1);
                 if !alarming {
                     if let Some(p) = &mut self.pending {
                         p.quiet += 1;
@@ -246,8 +265,15 @@ impl SeriesDetector {
                     }
                     return;
                 }
+                let conclusive = v.q <= stack.conclusive_q;
+                // Right after an anomaly ends, the baseline's level still carries it (its
+                // span is `refractory`): a new one then is mostly the old one's echo, and
+                // starts on conclusive evidence only.
+                if !conclusive && self.since_end < stack.refractory {
+                    return;
+                }
                 let first = self.pending.take();
-                if first.is_none() && v.q > stack.alarm_q * stack.alarm_q {
+                if first.is_none() && !conclusive {
                     self.pending = Some(Pending { since: t, score: v.score as f32, quiet: 0 });
                     return;
                 }
@@ -275,9 +301,12 @@ impl SeriesDetector {
                     e.last_anomalous = t;
                     e.detectors |= v.detectors;
                     e.peak_score = e.peak_score.max(v.score);
-                    // Publish a new peak when it is clearly higher (one decade of q).
+                    // Publish a new peak when it is clearly higher (one decade of q); it is
+                    // an alarm again only when the peak is conclusive by itself (the anomaly
+                    // was raised already: a mere decade more of a moderate deviation is no
+                    // news).
                     let escalated = e.peak_score >= e.published_score + 1.0 / calibrate::SCORE_DECADES;
-                    if escalated {
+                    if escalated && e.peak_score >= stack.conclusive_score {
                         v.alarm_score = e.peak_score;
                     }
                     if escalated || e.since_update >= stack.update_every {
@@ -292,6 +321,7 @@ impl SeriesDetector {
                 } else {
                     e.quiet += 1;
                     if e.quiet >= stack.end_after {
+                        self.since_end = 0;
                         e.revision += 1;
                         e.observed = x;
                         e.expected = v.expected;

@@ -412,3 +412,74 @@ fn counters_are_judged_by_their_rate() {
     assert!(first.series.starts_with("rate(http_requests_total{"), "{}", first.series);
     assert!(first.observed > 30.0 && first.expected_high < 20.0, "{first:?}");
 }
+
+/// The smallest value above 100 (steps of 0.05) whose verdict on a copy of `d` passes `ok`.
+fn first_value(d: &SeriesDetector, t: i64, stack: &Stack, ok: impl Fn(&Verdict) -> bool) -> f64 {
+    (1..2000).map(|k| 100.0 + 0.05 * f64::from(k)).find(|&x| ok(&d.clone().update(t, x, stack))).expect("a value that passes")
+}
+
+/// Right after an anomaly ends the baseline's level still carries it: for `level_span`
+/// samples a moderate deviation (two alarming samples, neither conclusive) raises
+/// nothing; after them it raises an anomaly.
+#[test]
+fn an_anomaly_right_after_another_needs_conclusive_evidence() {
+    let stack = Stack::new(&AnomalyConfig { seasonal: SeasonalConfig { enabled: false, ..SeasonalConfig::default() }, ..AnomalyConfig::default() });
+    let quiet = base(1200);
+    let mut d = SeriesDetector::new(&stack);
+    let mut ended = None;
+    for (i, &x) in quiet.iter().enumerate().take(830) {
+        // A conclusive spike at 800; its anomaly ends after `end_after` quiet samples.
+        let v = d.update(T0 + i as i64 * STEP, if i == 800 { 200.0 } else { x }, &stack);
+        if v.transition == Some(Transition::Ended) {
+            d.close_episode();
+            ended = Some(i);
+        }
+    }
+    let ended = ended.expect("the spike's anomaly ended");
+    assert!(830 - ended < stack.refractory as usize);
+    // Two moderate deviations (each between q_alarm^2 and q_alarm) at `at` and `at + 1`.
+    let moderate = |d: &mut SeriesDetector, at: usize| -> Vec<Transition> {
+        let mut out = Vec::new();
+        for i in at..at + 2 {
+            let t = T0 + i as i64 * STEP;
+            let x = first_value(d, t, &stack, |v| v.q <= stack.alarm_q);
+            let v = d.update(t, x, &stack);
+            assert!(v.q > stack.conclusive_q, "{v:?}");
+            out.extend(v.transition);
+        }
+        out
+    };
+    let mut soon = d.clone();
+    assert!(moderate(&mut soon, 830).is_empty());
+    let mut later = d.clone();
+    for (i, &x) in quiet.iter().enumerate().take(1100).skip(830) {
+        later.update(T0 + i as i64 * STEP, x, &stack);
+    }
+    assert_eq!(moderate(&mut later, 1100), vec![Transition::Started]);
+}
+
+/// An open anomaly whose peak rises a decade but stays short of conclusive is updated
+/// (its record says so) without a new alarm; a conclusive peak is one.
+#[test]
+fn an_open_anomaly_alarms_again_only_when_conclusive() {
+    // (Without the record tests, so that the rising peak is judged by the residual tail.)
+    let stack = Stack::new(&AnomalyConfig { seasonal: SeasonalConfig { enabled: false, ..SeasonalConfig::default() }, new_extreme: false, ..AnomalyConfig::default() });
+    let mut d = SeriesDetector::new(&stack);
+    for (i, x) in base(800).into_iter().enumerate() {
+        d.update(T0 + i as i64 * STEP, x, &stack);
+    }
+    for i in 800..802 {
+        let t = T0 + i as i64 * STEP;
+        let x = first_value(&d, t, &stack, |v| v.q <= stack.alarm_q);
+        d.update(t, x, &stack);
+    }
+    let published = d.episode.as_ref().map(|e| e.published_score).expect("an open anomaly");
+    assert!(published < stack.conclusive_score);
+    let t = T0 + 802 * STEP;
+    let x = first_value(&d, t, &stack, |v| v.score >= published + 1.0 / calibrate::SCORE_DECADES);
+    let v = d.clone().update(t, x, &stack);
+    assert!(v.q > stack.conclusive_q, "{v:?}");
+    assert!(v.transition == Some(Transition::Updated) && v.alarm_score == 0.0, "{v:?}");
+    let far = d.update(t, 200.0, &stack);
+    assert!(far.transition == Some(Transition::Updated) && far.alarm_score >= stack.conclusive_score, "{far:?}");
+}
