@@ -143,12 +143,12 @@ fn never_ended() -> u32 {
     u32::MAX
 }
 
-/// A first alarming sample not yet confirmed: when it came, its score, and the
-/// unremarkable samples since.
+/// A first alarming sample not yet confirmed: when it came, its tail probability
+/// (log10 q), and the unremarkable samples since.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Pending {
     pub since: Millis,
-    pub score: f32,
+    pub log_q: f32,
     pub quiet: u32,
 }
 
@@ -274,10 +274,12 @@ impl SeriesDetector {
                 }
                 let first = self.pending.take();
                 if first.is_none() && !conclusive {
-                    self.pending = Some(Pending { since: t, score: v.score as f32, quiet: 0 });
+                    self.pending = Some(Pending { since: t, log_q: v.q.max(1e-300).log10() as f32, quiet: 0 });
                     return;
                 }
-                let (started, score) = first.map_or((t, v.score), |p| (p.since, v.score.max(f64::from(p.score))));
+                // A confirmed anomaly's evidence is both samples': their joint probability
+                // (on the scale of the conclusive single sample, q_alarm^2).
+                let (started, score) = first.map_or((t, v.score), |p| (p.since, calibrate::score_of(v.q * 10f64.powf(f64::from(p.log_q)))));
                 self.episode = Some(Episode {
                     started,
                     last_anomalous: t,
@@ -301,12 +303,12 @@ impl SeriesDetector {
                     e.last_anomalous = t;
                     e.detectors |= v.detectors;
                     e.peak_score = e.peak_score.max(v.score);
-                    // Publish a new peak when it is clearly higher (one decade of q); it is
-                    // an alarm again only when the peak is conclusive by itself (the anomaly
-                    // was raised already: a mere decade more of a moderate deviation is no
-                    // news).
+                    // Publish a new peak when it is clearly higher (one decade of q). A
+                    // start's score is conclusive (q_alarm^2 or beyond, joint for a confirmed
+                    // one), so a single sample escalates only when it is conclusive too: a
+                    // mere decade more of a moderate deviation is no news.
                     let escalated = e.peak_score >= e.published_score + 1.0 / calibrate::SCORE_DECADES;
-                    if escalated && e.peak_score >= stack.conclusive_score {
+                    if escalated {
                         v.alarm_score = e.peak_score;
                     }
                     if escalated || e.since_update >= stack.update_every {

@@ -458,28 +458,30 @@ fn an_anomaly_right_after_another_needs_conclusive_evidence() {
     assert_eq!(moderate(&mut later, 1100), vec![Transition::Started]);
 }
 
-/// An open anomaly whose peak rises a decade but stays short of conclusive is updated
-/// (its record says so) without a new alarm; a conclusive peak is one.
+/// A confirmed anomaly's score is its two samples' joint evidence, conclusive like a
+/// single sample at q_alarm^2; it alarms again only when a sample rises a decade beyond
+/// that (a far larger deviation), not at a sample as surprising as the pair was.
 #[test]
-fn an_open_anomaly_alarms_again_only_when_conclusive() {
-    // (Without the record tests, so that the rising peak is judged by the residual tail.)
+fn a_confirmed_anomaly_scores_its_joint_evidence() {
+    // (Without the record tests, so that the samples are judged by the residual tail.)
     let stack = Stack::new(&AnomalyConfig { seasonal: SeasonalConfig { enabled: false, ..SeasonalConfig::default() }, new_extreme: false, ..AnomalyConfig::default() });
     let mut d = SeriesDetector::new(&stack);
     for (i, x) in base(800).into_iter().enumerate() {
         d.update(T0 + i as i64 * STEP, x, &stack);
     }
+    let mut qs = Vec::new();
     for i in 800..802 {
         let t = T0 + i as i64 * STEP;
         let x = first_value(&d, t, &stack, |v| v.q <= stack.alarm_q);
-        d.update(t, x, &stack);
+        qs.push(d.update(t, x, &stack).q);
     }
     let published = d.episode.as_ref().map(|e| e.published_score).expect("an open anomaly");
-    assert!(published < stack.conclusive_score);
+    assert!(qs.iter().all(|&q| q > stack.conclusive_q), "{qs:?}");
+    assert!((published - calibrate::score_of(qs[0] * qs[1])).abs() < 1e-6 && published >= stack.conclusive_score, "{published} {qs:?}");
     let t = T0 + 802 * STEP;
-    let x = first_value(&d, t, &stack, |v| v.score >= published + 1.0 / calibrate::SCORE_DECADES);
+    let x = first_value(&d, t, &stack, |v| v.score >= published);
     let v = d.clone().update(t, x, &stack);
-    assert!(v.q > stack.conclusive_q, "{v:?}");
-    assert!(v.transition == Some(Transition::Updated) && v.alarm_score == 0.0, "{v:?}");
+    assert!(v.alarm_score == 0.0, "{v:?}");
     let far = d.update(t, 200.0, &stack);
-    assert!(far.transition == Some(Transition::Updated) && far.alarm_score >= stack.conclusive_score, "{far:?}");
+    assert!(far.transition == Some(Transition::Updated) && far.alarm_score > published, "{far:?}");
 }
