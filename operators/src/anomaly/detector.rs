@@ -144,12 +144,14 @@ fn never_ended() -> u32 {
 }
 
 /// A first alarming sample not yet confirmed: when it came, its tail probability
-/// (log10 q), and the unremarkable samples since.
+/// (log10 q), whether it was above the expected value, and the unremarkable samples
+/// since.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Pending {
     pub since: Millis,
     pub log_q: f32,
     pub quiet: u32,
+    pub up: bool,
 }
 
 impl SeriesDetector {
@@ -272,9 +274,13 @@ impl SeriesDetector {
                 if !conclusive && self.since_end < stack.refractory {
                     return;
                 }
-                let first = self.pending.take();
+                // A confirmation is a second deviation the same way: a swing above and
+                // then below the expected value (or back) is one glitch's two sides; the
+                // later one waits for its own confirmation.
+                let up = x >= v.expected;
+                let first = self.pending.take().filter(|p| p.up == up);
                 if first.is_none() && !conclusive {
-                    self.pending = Some(Pending { since: t, log_q: v.q.max(1e-300).log10() as f32, quiet: 0 });
+                    self.pending = Some(Pending { since: t, log_q: v.q.max(1e-300).log10() as f32, quiet: 0, up });
                     return;
                 }
                 // A confirmed anomaly's evidence is both samples': their joint probability

@@ -458,17 +458,24 @@ fn an_anomaly_right_after_another_needs_conclusive_evidence() {
     assert_eq!(moderate(&mut later, 1100), vec![Transition::Started]);
 }
 
-/// A confirmed anomaly's score is its two samples' joint evidence, conclusive like a
-/// single sample at q_alarm^2; it alarms again only when a sample rises a decade beyond
-/// that (a far larger deviation), not at a sample as surprising as the pair was.
-#[test]
-fn a_confirmed_anomaly_scores_its_joint_evidence() {
-    // (Without the record tests, so that the samples are judged by the residual tail.)
+/// A stack judging by the residual tests alone (no season, no record tests, so that
+/// samples are judged by the residual tail), and a detector that learned 800 samples of
+/// steady noise.
+fn learned_residual_detector() -> (Stack, SeriesDetector) {
     let stack = Stack::new(&AnomalyConfig { seasonal: SeasonalConfig { enabled: false, ..SeasonalConfig::default() }, new_extreme: false, ..AnomalyConfig::default() });
     let mut d = SeriesDetector::new(&stack);
     for (i, x) in base(800).into_iter().enumerate() {
         d.update(T0 + i as i64 * STEP, x, &stack);
     }
+    (stack, d)
+}
+
+/// A confirmed anomaly's score is its two samples' joint evidence, conclusive like a
+/// single sample at q_alarm^2; it alarms again only when a sample rises a decade beyond
+/// that (a far larger deviation), not at a sample as surprising as the pair was.
+#[test]
+fn a_confirmed_anomaly_scores_its_joint_evidence() {
+    let (stack, mut d) = learned_residual_detector();
     let mut qs = Vec::new();
     for i in 800..802 {
         let t = T0 + i as i64 * STEP;
@@ -484,4 +491,26 @@ fn a_confirmed_anomaly_scores_its_joint_evidence() {
     assert!(v.alarm_score == 0.0, "{v:?}");
     let far = d.update(t, 200.0, &stack);
     assert!(far.transition == Some(Transition::Updated) && far.alarm_score > published, "{far:?}");
+}
+
+/// A second alarming sample confirms only a deviation the same way: a swing above the
+/// expected value and then below it is no anomaly; the sample below waits for its own
+/// confirmation (and the anomaly starts at it).
+#[test]
+fn confirmation_is_a_deviation_the_same_way() {
+    let (stack, mut d) = learned_residual_detector();
+    let below = |d: &SeriesDetector, t: i64| {
+        (1..2000).map(|k| 100.0 - 0.05 * f64::from(k)).find(|&x| d.clone().update(t, x, &stack).q <= stack.alarm_q).expect("an alarming drop")
+    };
+    let t = |i: i64| T0 + i * STEP;
+    let up = first_value(&d, t(800), &stack, |v| v.q <= stack.alarm_q);
+    let v = d.update(t(800), up, &stack);
+    assert!(v.q > stack.conclusive_q && v.transition.is_none(), "{v:?}");
+    let down = below(&d, t(801));
+    let v = d.update(t(801), down, &stack);
+    assert!(v.q > stack.conclusive_q && v.transition.is_none(), "{v:?}");
+    let down = below(&d, t(802));
+    let v = d.update(t(802), down, &stack);
+    assert_eq!(v.transition, Some(Transition::Started), "{v:?}");
+    assert_eq!(d.episode.as_ref().map(|e| e.started), Some(t(801)));
 }
