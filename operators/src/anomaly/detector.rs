@@ -82,8 +82,9 @@ pub struct Verdict {
     pub expected: f64,
     pub scale: f64,
     pub transition: Option<Transition>,
-    /// The score of the alarm this sample raised: the start of an anomaly, or the
-    /// escalation of an open one to a new peak (one decade of q above the published
+    /// The score of the alarm this sample raised: the start of an anomaly (confirmed by
+    /// this sample: the joint score of its two samples; or one conclusive sample's), or
+    /// the escalation of an open one to a new peak (one decade of q above the published
     /// one); else 0. What the operator publishes as news, and what NAB scores.
     pub alarm_score: f64,
 }
