@@ -20,6 +20,13 @@ pub struct Stack {
     pub tests: Tests,
     pub warmup: u64,
     pub alarm_q: f64,
+    /// Conclusive evidence: as improbable as two alarming samples (q_alarm^2), and its
+    /// score.
+    pub conclusive_q: f64,
+    pub conclusive_score: f64,
+    /// Samples after an anomaly ends during which only conclusive evidence starts another:
+    /// the level's span (`level_span`), which still carries the one that ended.
+    pub refractory: u32,
     pub end_after: u32,
     pub update_every: u32,
     pub regime_after: u32,
@@ -38,6 +45,9 @@ impl Stack {
             tests: Tests::new(cfg),
             warmup: u64::from(cfg.warmup),
             alarm_q: 1.0 - cfg.alarm_likelihood,
+            conclusive_q: (1.0 - cfg.alarm_likelihood).powi(2),
+            conclusive_score: calibrate::score_of((1.0 - cfg.alarm_likelihood).powi(2)),
+            refractory: cfg.level_span,
             end_after: cfg.end_after,
             update_every: cfg.update_every,
             regime_after: cfg.regime_after,
@@ -72,8 +82,9 @@ pub struct Verdict {
     pub expected: f64,
     pub scale: f64,
     pub transition: Option<Transition>,
-    /// The score of the alarm this sample raised: the start of an anomaly, or the
-    /// escalation of an open one to a new peak (one decade of q above the published
+    /// The score of the alarm this sample raised: the start of an anomaly (confirmed by
+    /// this sample: the joint score of its two samples; or one conclusive sample's), or
+    /// the escalation of an open one to a new peak (one decade of q above the published
     /// one); else 0. What the operator publishes as news, and what NAB scores.
     pub alarm_score: f64,
 }
@@ -121,6 +132,27 @@ pub struct SeriesDetector {
     /// Records of the series' level (a snapshot without them starts them afresh).
     #[serde(default)]
     pub levels: LevelRecords,
+    /// An alarming sample awaiting confirmation (see `step_episode`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending: Option<Pending>,
+    /// Samples since the last anomaly ended (saturating; `u32::MAX`: none ended).
+    #[serde(default = "never_ended")]
+    pub since_end: u32,
+}
+
+fn never_ended() -> u32 {
+    u32::MAX
+}
+
+/// A first alarming sample not yet confirmed: when it came, its tail probability
+/// (log10 q), whether it was above the expected value, and the unremarkable samples
+/// since.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Pending {
+    pub since: Millis,
+    pub log_q: f32,
+    pub quiet: u32,
+    pub up: bool,
 }
 
 impl SeriesDetector {
@@ -136,6 +168,8 @@ impl SeriesDetector {
             novelty: Novelty::default(),
             extremes: Extremes::default(),
             levels: LevelRecords::default(),
+            pending: None,
+            since_end: never_ended(),
         }
     }
 
@@ -164,7 +198,9 @@ impl SeriesDetector {
         let tail = if up { &mut self.tail } else { &mut self.tail_low };
         let (q, mask) = calibrate::fold_novelty(p_novel, tail.q(z), mask);
         // A value beyond the whole range the series has shown is news by itself.
-        let extreme = self.extremes.update(x).then(|| extremes::far_out(x, central)).filter(|_| stack.new_extreme);
+        // (Whether the series has shown only positive values, before it learns this one.)
+        let positive = self.extremes.seen && self.extremes.lo > 0.0;
+        let extreme = self.extremes.update(x).then(|| extremes::far_out(x, central, positive)).filter(|_| stack.new_extreme);
         let (q, mask) = calibrate::fold_extreme(extreme, self.baseline.n, stack.alarm_q, q, mask);
         // So is a level beyond every level it has held (a sustained subtle change); the
         // level of the deseasonalised values, so a season longer than the level's span
@@ -217,23 +253,55 @@ impl SeriesDetector {
         let alarming = v.q <= stack.alarm_q;
         match &mut self.episode {
             None => {
-                if alarming {
-                    self.episode = Some(Episode {
-                        started: t,
-                        last_anomalous: t,
-                        peak_score: v.score,
-                        published_score: v.score,
-                        detectors: v.detectors,
-                        revision: 0,
-                        quiet: 0,
-                        since_update: 0,
-                        observed: x,
-                        expected: v.expected,
-                        scale: v.scale,
-                    });
-                    v.transition = Some(Transition::Started);
-                    v.alarm_score = v.score;
+                // By calibration one sample in 1 / q_alarm is beyond the alarm level: alone
+                // it is the alarm budget's expected noise. An anomaly starts on as much
+                // evidence as two such samples: a second alarming sample before the first
+                // is forgotten (`end_after` unremarkable samples, as an episode ends), or
+                // one sample as improbable as two (q <= q_alarm^2; a new extreme is).
+                self.since_end = self.since_end.saturating_add(1);
+                if !alarming {
+                    if let Some(p) = &mut self.pending {
+                        p.quiet += 1;
+                        if p.quiet >= stack.end_after {
+                            self.pending = None;
+                        }
+                    }
+                    return;
                 }
+                let conclusive = v.q <= stack.conclusive_q;
+                // Right after an anomaly ends, the baseline's level still carries it (its
+                // span is `refractory`): a new one then is mostly the old one's echo, and
+                // starts on conclusive evidence only.
+                if !conclusive && self.since_end < stack.refractory {
+                    return;
+                }
+                // A confirmation is a second deviation the same way: a swing above and
+                // then below the expected value (or back) is one glitch's two sides; the
+                // later one waits for its own confirmation.
+                let up = x >= v.expected;
+                let first = self.pending.take().filter(|p| p.up == up);
+                if first.is_none() && !conclusive {
+                    self.pending = Some(Pending { since: t, log_q: v.q.max(1e-300).log10() as f32, quiet: 0, up });
+                    return;
+                }
+                // A confirmed anomaly's evidence is both samples': their joint probability
+                // (on the scale of the conclusive single sample, q_alarm^2).
+                let (started, score) = first.map_or((t, v.score), |p| (p.since, calibrate::score_of(v.q * 10f64.powf(f64::from(p.log_q)))));
+                self.episode = Some(Episode {
+                    started,
+                    last_anomalous: t,
+                    peak_score: score,
+                    published_score: score,
+                    detectors: v.detectors,
+                    revision: 0,
+                    quiet: 0,
+                    since_update: 0,
+                    observed: x,
+                    expected: v.expected,
+                    scale: v.scale,
+                });
+                v.transition = Some(Transition::Started);
+                v.alarm_score = score;
             }
             Some(e) => {
                 e.since_update += 1;
@@ -242,7 +310,10 @@ impl SeriesDetector {
                     e.last_anomalous = t;
                     e.detectors |= v.detectors;
                     e.peak_score = e.peak_score.max(v.score);
-                    // Publish a new peak when it is clearly higher (one decade of q).
+                    // Publish a new peak when it is clearly higher (one decade of q). A
+                    // start's score is conclusive (q_alarm^2 or beyond, joint for a confirmed
+                    // one), so a single sample escalates only when it is conclusive too: a
+                    // mere decade more of a moderate deviation is no news.
                     let escalated = e.peak_score >= e.published_score + 1.0 / calibrate::SCORE_DECADES;
                     if escalated {
                         v.alarm_score = e.peak_score;
@@ -259,6 +330,7 @@ impl SeriesDetector {
                 } else {
                     e.quiet += 1;
                     if e.quiet >= stack.end_after {
+                        self.since_end = 0;
                         e.revision += 1;
                         e.observed = x;
                         e.expected = v.expected;

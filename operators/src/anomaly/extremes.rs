@@ -13,7 +13,8 @@
 //! (`novelty.rs` tracks its 5% and 95% quantiles) by that range's own width. It is the
 //! spirit of Tukey's far-out fence (three interquartile ranges beyond the quartiles,
 //! 4.7 sigma for a normal series; this fence is 4.9 sigma), so white noise does not
-//! reach it while the range settles.
+//! reach it while the range settles. A series that has shown only positive values is
+//! fenced below by ratio (`far_out`): zero bounds it, and the linear fence can lie below it.
 //!
 //! State: the extremes and whether any value was seen (17 bytes); O(1) per sample;
 //! causal (a value is judged against the band of the values before it).
@@ -103,11 +104,15 @@ impl LevelRecords {
 }
 
 /// Whether `x` is beyond the central range `(lo, hi)` by the range's own width (a
-/// range not yet open fences nothing).
+/// range not yet open fences nothing). A series that has shown only positive values
+/// (`positive`) is bounded by zero, and the fence below, `lo - width`, may lie where no
+/// value can go (a price of 0.04..0.6 would need to fall below -0.5): downwards its
+/// distances are ratios, and the fence is as far below `lo` as `hi` is above it in ratio
+/// (`lo / (hi / lo)`), which is never below zero.
 #[inline]
-pub fn far_out(x: f64, (lo, hi): (f64, f64)) -> bool {
+pub fn far_out(x: f64, (lo, hi): (f64, f64), positive: bool) -> bool {
     let width = hi - lo;
-    width > 0.0 && (x > hi + width || x < lo - width)
+    width > 0.0 && (x > hi + width || x < lo - width || (positive && lo > 0.0 && x < lo * (lo / hi)))
 }
 
 #[cfg(test)]
@@ -116,11 +121,25 @@ mod tests {
 
     #[test]
     fn far_out_is_one_central_range_beyond_it() {
-        assert!(!far_out(5.0, (0.0, 0.0)));
-        assert!(!far_out(1.9, (0.0, 1.0)));
-        assert!(far_out(2.1, (0.0, 1.0)));
-        assert!(far_out(-1.1, (0.0, 1.0)));
-        assert!(!far_out(-0.9, (0.0, 1.0)));
+        for positive in [false, true] {
+            assert!(!far_out(5.0, (0.0, 0.0), positive));
+            assert!(!far_out(1.9, (0.0, 1.0), positive));
+            assert!(far_out(2.1, (0.0, 1.0), positive));
+            assert!(far_out(-1.1, (0.0, 1.0), positive));
+            assert!(!far_out(-0.9, (0.0, 1.0), positive));
+        }
+    }
+
+    /// A positive series' fence below is a ratio: 0.1..0.6 fences below 0.1 / 6.
+    #[test]
+    fn a_positive_series_is_far_out_below_by_ratio() {
+        assert!(!far_out(0.02, (0.1, 0.6), false));
+        assert!(far_out(0.01, (0.1, 0.6), true));
+        assert!(far_out(0.0, (0.1, 0.6), true));
+        assert!(!far_out(0.02, (0.1, 0.6), true));
+        // Upwards the fence is unchanged.
+        assert!(!far_out(1.0, (0.1, 0.6), true));
+        assert!(far_out(1.2, (0.1, 0.6), true));
     }
 
     #[test]

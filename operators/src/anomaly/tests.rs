@@ -260,10 +260,10 @@ fn an_anomaly_raises_its_alarm_once_and_again_only_when_it_escalates() {
     let mut alarms = Vec::new();
     for (i, x) in base(900).into_iter().enumerate() {
         // A moderate deviation, then a far larger one while the anomaly is open.
+        // (The moderate one alarms once confirmed by its second sample.)
         let x = match i {
-            800 => 108.0,
-            801 => 108.0,
-            802 => 160.0,
+            800..=802 => 108.0,
+            803 => 160.0,
             _ => x,
         };
         let v = d.update(T0 + i as i64 * STEP, x, &stack);
@@ -272,8 +272,45 @@ fn an_anomaly_raises_its_alarm_once_and_again_only_when_it_escalates() {
         }
     }
     let at: Vec<usize> = alarms.iter().map(|a| a.0).collect();
-    assert_eq!(at, vec![800, 802], "{alarms:?}");
+    assert!(at.len() == 2 && (801..=802).contains(&at[0]) && at[1] == 803, "{alarms:?}");
     assert!(alarms[1].1 > alarms[0].1);
+}
+
+/// One sample beyond the alarm level is what the alarm budget expects of noise: alone it
+/// raises nothing; a second one before the first is forgotten confirms it (the anomaly
+/// starts at the first), and a sample as improbable as two (q <= q_alarm^2) alarms alone.
+#[test]
+fn a_lone_alarming_sample_waits_for_confirmation() {
+    let stack = Stack::new(&AnomalyConfig { seasonal: SeasonalConfig { enabled: false, ..SeasonalConfig::default() }, ..AnomalyConfig::default() });
+    let mut d = SeriesDetector::new(&stack);
+    for (i, x) in base(800).into_iter().enumerate() {
+        d.update(T0 + i as i64 * STEP, x, &stack);
+    }
+    // The deviation whose single sample is between q_alarm^2 and q_alarm.
+    let probe = |d: &SeriesDetector, x: f64| d.clone().update(T0 + 800 * STEP, x, &stack);
+    let x = (1..400).map(|k| 100.0 + 0.05 * f64::from(k)).find(|&x| probe(&d, x).q <= stack.alarm_q).expect("an alarming deviation");
+    let first = probe(&d, x);
+    assert!(first.q > stack.alarm_q * stack.alarm_q && first.alarm_score == 0.0 && first.transition.is_none(), "{first:?}");
+    // Alone, then forgotten: nothing.
+    let mut lone = d.clone();
+    let quiet = base(900);
+    let raised: Vec<_> = (800..900).filter_map(|i| lone.update(T0 + i as i64 * STEP, if i == 800 { x } else { quiet[i] }, &stack).transition).collect();
+    assert!(raised.is_empty(), "{raised:?}");
+    // Twice within `end_after`: one anomaly, started at the first.
+    let mut twice = d.clone();
+    twice.update(T0 + 800 * STEP, x, &stack);
+    for (i, &q) in quiet.iter().enumerate().take(805).skip(801) {
+        assert!(twice.update(T0 + i as i64 * STEP, q, &stack).transition.is_none());
+    }
+    let t = T0 + 805 * STEP;
+    let x2 = (1..400).map(|k| 100.0 + 0.05 * f64::from(k)).find(|&x| twice.clone().update(t, x, &stack).q <= stack.alarm_q).expect("an alarming deviation");
+    let v = twice.update(t, x2, &stack);
+    assert_eq!(v.transition, Some(Transition::Started), "{v:?}");
+    assert!(v.alarm_score > 0.0);
+    assert_eq!(twice.episode.as_ref().map(|e| e.started), Some(T0 + 800 * STEP));
+    // Far out: at once.
+    let far = probe(&d, 200.0);
+    assert!(far.q <= stack.alarm_q * stack.alarm_q && far.transition == Some(Transition::Started), "{far:?}");
 }
 
 /// A series that bursts upwards now and then learns a heavy upper tail; a drop is
@@ -374,4 +411,106 @@ fn counters_are_judged_by_their_rate() {
     let first = shifted.first().expect("the fivefold rate is an anomaly");
     assert!(first.series.starts_with("rate(http_requests_total{"), "{}", first.series);
     assert!(first.observed > 30.0 && first.expected_high < 20.0, "{first:?}");
+}
+
+/// The smallest value above 100 (steps of 0.05) whose verdict on a copy of `d` passes `ok`.
+fn first_value(d: &SeriesDetector, t: i64, stack: &Stack, ok: impl Fn(&Verdict) -> bool) -> f64 {
+    (1..2000).map(|k| 100.0 + 0.05 * f64::from(k)).find(|&x| ok(&d.clone().update(t, x, stack))).expect("a value that passes")
+}
+
+/// Right after an anomaly ends the baseline's level still carries it: for `level_span`
+/// samples a moderate deviation (two alarming samples, neither conclusive) raises
+/// nothing; after them it raises an anomaly.
+#[test]
+fn an_anomaly_right_after_another_needs_conclusive_evidence() {
+    let stack = Stack::new(&AnomalyConfig { seasonal: SeasonalConfig { enabled: false, ..SeasonalConfig::default() }, ..AnomalyConfig::default() });
+    let quiet = base(1200);
+    let mut d = SeriesDetector::new(&stack);
+    let mut ended = None;
+    for (i, &x) in quiet.iter().enumerate().take(830) {
+        // A conclusive spike at 800; its anomaly ends after `end_after` quiet samples.
+        let v = d.update(T0 + i as i64 * STEP, if i == 800 { 200.0 } else { x }, &stack);
+        if v.transition == Some(Transition::Ended) {
+            d.close_episode();
+            ended = Some(i);
+        }
+    }
+    let ended = ended.expect("the spike's anomaly ended");
+    assert!(830 - ended < stack.refractory as usize);
+    // Two moderate deviations (each between q_alarm^2 and q_alarm) at `at` and `at + 1`.
+    let moderate = |d: &mut SeriesDetector, at: usize| -> Vec<Transition> {
+        let mut out = Vec::new();
+        for i in at..at + 2 {
+            let t = T0 + i as i64 * STEP;
+            let x = first_value(d, t, &stack, |v| v.q <= stack.alarm_q);
+            let v = d.update(t, x, &stack);
+            assert!(v.q > stack.conclusive_q, "{v:?}");
+            out.extend(v.transition);
+        }
+        out
+    };
+    let mut soon = d.clone();
+    assert!(moderate(&mut soon, 830).is_empty());
+    let mut later = d.clone();
+    for (i, &x) in quiet.iter().enumerate().take(1100).skip(830) {
+        later.update(T0 + i as i64 * STEP, x, &stack);
+    }
+    assert_eq!(moderate(&mut later, 1100), vec![Transition::Started]);
+}
+
+/// A stack judging by the residual tests alone (no season, no record tests, so that
+/// samples are judged by the residual tail), and a detector that learned 800 samples of
+/// steady noise.
+fn learned_residual_detector() -> (Stack, SeriesDetector) {
+    let stack = Stack::new(&AnomalyConfig { seasonal: SeasonalConfig { enabled: false, ..SeasonalConfig::default() }, new_extreme: false, ..AnomalyConfig::default() });
+    let mut d = SeriesDetector::new(&stack);
+    for (i, x) in base(800).into_iter().enumerate() {
+        d.update(T0 + i as i64 * STEP, x, &stack);
+    }
+    (stack, d)
+}
+
+/// A confirmed anomaly's score is its two samples' joint evidence, conclusive like a
+/// single sample at q_alarm^2; it alarms again only when a sample rises a decade beyond
+/// that (a far larger deviation), not at a sample as surprising as the pair was.
+#[test]
+fn a_confirmed_anomaly_scores_its_joint_evidence() {
+    let (stack, mut d) = learned_residual_detector();
+    let mut qs = Vec::new();
+    for i in 800..802 {
+        let t = T0 + i as i64 * STEP;
+        let x = first_value(&d, t, &stack, |v| v.q <= stack.alarm_q);
+        qs.push(d.update(t, x, &stack).q);
+    }
+    let published = d.episode.as_ref().map(|e| e.published_score).expect("an open anomaly");
+    assert!(qs.iter().all(|&q| q > stack.conclusive_q), "{qs:?}");
+    assert!((published - calibrate::score_of(qs[0] * qs[1])).abs() < 1e-6 && published >= stack.conclusive_score, "{published} {qs:?}");
+    let t = T0 + 802 * STEP;
+    let x = first_value(&d, t, &stack, |v| v.score >= published);
+    let v = d.clone().update(t, x, &stack);
+    assert!(v.alarm_score == 0.0, "{v:?}");
+    let far = d.update(t, 200.0, &stack);
+    assert!(far.transition == Some(Transition::Updated) && far.alarm_score > published, "{far:?}");
+}
+
+/// A second alarming sample confirms only a deviation the same way: a swing above the
+/// expected value and then below it is no anomaly; the sample below waits for its own
+/// confirmation (and the anomaly starts at it).
+#[test]
+fn confirmation_is_a_deviation_the_same_way() {
+    let (stack, mut d) = learned_residual_detector();
+    let below = |d: &SeriesDetector, t: i64| {
+        (1..2000).map(|k| 100.0 - 0.05 * f64::from(k)).find(|&x| d.clone().update(t, x, &stack).q <= stack.alarm_q).expect("an alarming drop")
+    };
+    let t = |i: i64| T0 + i * STEP;
+    let up = first_value(&d, t(800), &stack, |v| v.q <= stack.alarm_q);
+    let v = d.update(t(800), up, &stack);
+    assert!(v.q > stack.conclusive_q && v.transition.is_none(), "{v:?}");
+    let down = below(&d, t(801));
+    let v = d.update(t(801), down, &stack);
+    assert!(v.q > stack.conclusive_q && v.transition.is_none(), "{v:?}");
+    let down = below(&d, t(802));
+    let v = d.update(t(802), down, &stack);
+    assert_eq!(v.transition, Some(Transition::Started), "{v:?}");
+    assert_eq!(d.episode.as_ref().map(|e| e.started), Some(t(801)));
 }
