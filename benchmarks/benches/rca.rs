@@ -86,8 +86,11 @@ fn rca(c: &mut Criterion) {
     for r in ranked.iter().take(3) {
         eprintln!("  {} llr {:.2}: {:?}", p.components[r.component].id, r.llr, r.evidence);
     }
-    let placed_first = rank(&with_placement, &cfg).first().map(|r| r.component);
-    eprintln!("placed on 100 nodes: first candidate {}", placed_first.map_or("-", |i| with_placement.components[i].id.as_str()));
+    let placed_ranked = rank(&with_placement, &cfg);
+    eprintln!("placed on 100 nodes: first candidate {}", placed_ranked.first().map_or("-", |r| with_placement.components[r.component].id.as_str()));
+    for r in placed_ranked.iter().take(3) {
+        eprintln!("  {} llr {:.2}: {:?}", with_placement.components[r.component].id, r.llr, r.evidence);
+    }
     let mut g = c.benchmark_group("rca");
     g.bench_function("rank-1000-components", |b| b.iter(|| rank(&p, &cfg)));
     g.bench_function("rank-1000-components-on-100-nodes", |b| b.iter(|| rank(&with_placement, &cfg)));
