@@ -157,6 +157,7 @@ pub fn component_states(problem: &Problem, cfg: &RcaConfig) -> Vec<ComponentStat
     let mut zprop: Vec<Option<f64>> = vec![None; n];
     let mut zres: Vec<Option<f64>> = vec![None; n];
     let mut load = vec![0.0f64; n];
+    let mut traffic: Vec<usize> = Vec::new();
     let mut scratch = Scratch::default();
     for (i, sig) in problem.signals.iter().enumerate() {
         let Some(st) = states.get_mut(sig.component) else { continue };
@@ -168,10 +169,7 @@ pub fn component_states(problem: &Problem, cfg: &RcaConfig) -> Vec<ComponentStat
                 st.step = st.step.max(sampling_step(sig));
                 // (Read only by the co-location term: not scored without placement.)
                 if sig.kind == SignalKind::Traffic && !problem.colocated.is_empty() {
-                    if let Some(sc) = score_with(sig, cfg, &mut scratch).filter(|sc| sc.z >= cfg.threshold_z && sc.level > 0.0) {
-                        let r = (sc.observed - sc.level) / sc.level;
-                        load[sig.component] = load[sig.component].max(r);
-                    }
+                    traffic.push(i);
                 }
             }
             continue;
@@ -200,6 +198,17 @@ pub fn component_states(problem: &Problem, cfg: &RcaConfig) -> Vec<ComponentStat
             }
         }
         st.scores.push((i, sc));
+    }
+    // The load only discounts a resource rise: traffic is scored only where one was seen.
+    for i in traffic {
+        let sig = &problem.signals[i];
+        if states[sig.component].resource_rise.is_none() {
+            continue;
+        }
+        if let Some(sc) = score_with(sig, cfg, &mut scratch).filter(|sc| sc.z >= cfg.threshold_z && sc.level > 0.0) {
+            let r = (sc.observed - sc.level) / sc.level;
+            load[sig.component] = load[sig.component].max(r);
+        }
     }
     let a = |z: f64| logistic((z - cfg.threshold_z) / cfg.threshold_width);
     for (((st, zp), zr), l) in states.iter_mut().zip(zprop).zip(zres).zip(load) {
