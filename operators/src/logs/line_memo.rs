@@ -94,8 +94,12 @@ impl LineMemo {
         line_hashes(content.as_bytes())
     }
 
+    fn line_index(key: (u64, u64)) -> usize {
+        (key.0 >> 40) as usize & (LINE_SLOTS - 1)
+    }
+
     fn line_slot(&self, key: (u64, u64)) -> Option<SeqKey> {
-        let s = &self.raw_lines[(key.0 >> 40) as usize & (LINE_SLOTS - 1)];
+        let s = &self.raw_lines[Self::line_index(key)];
         if s.key == Some(key) {
             s.seq
         } else {
@@ -108,15 +112,15 @@ impl LineMemo {
     /// line that kept a digit: had one line of the shape kept none, all would have its
     /// tokens and keep none.)
     pub fn by_line(&self, k: &LineHashes) -> Option<u32> {
-        let seq = self.line_slot(k.shape).or_else(|| self.line_slot((k.raw, k.shape.1)))?;
+        let seq = self.line_slot(k.shape).or_else(|| self.line_slot(k.exact()))?;
         self.get(&seq)
     }
 
     /// The line `k` has the token sequence `seq`; `kept_digit`: a canonical token of it
     /// holds a digit (so only the same line has it, not every line of its shape).
     pub fn put_line(&mut self, k: &LineHashes, seq: &SeqKey, kept_digit: bool) {
-        let key = if kept_digit { (k.raw, k.shape.1) } else { k.shape };
-        self.raw_lines[(key.0 >> 40) as usize & (LINE_SLOTS - 1)] = LineSlot { key: Some(key), seq: Some(*seq) };
+        let key = if kept_digit { k.exact() } else { k.shape };
+        self.raw_lines[Self::line_index(key)] = LineSlot { key: Some(key), seq: Some(*seq) };
     }
 
     fn generation(&self, len: usize) -> u64 {

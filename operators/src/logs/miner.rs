@@ -185,14 +185,13 @@ impl TemplateMiner {
         self.tokenizer.tokenize(content, &self.cfg, &mut line);
         let seq = LineMemo::key(&line);
         self.memo.put_line(&known, &seq, line.kept_digit());
-        let mined = self.add_tokens(content, &line, &seq);
+        let mined = self.add_tokens(content, &line, seq);
         self.line = line;
         mined
     }
 
-    fn add_tokens(&mut self, content: &str, line: &Line, seq: &SeqKey) -> Mined {
+    fn add_tokens(&mut self, content: &str, line: &Line, seq: SeqKey) -> Mined {
         let n = line.len();
-        let seq = *seq;
         if let Some(ci) = self.memo.get(&seq) {
             return self.joined_unchanged(ci);
         }

@@ -24,6 +24,12 @@ pub(crate) fn shape8(x: u64) -> u64 {
     (x & !mask) | ((ONES * 0x31) & mask)
 }
 
+/// Whether a canonical form kept a digit: then it is not shared by its shape, only by its
+/// own bytes.
+pub(crate) fn kept_digit(canon: &[u8]) -> bool {
+    canon.iter().any(u8::is_ascii_digit)
+}
+
 /// Two byte strings of one length have the same shape.
 pub(crate) fn same_shape(a: &[u8], b: &[u8]) -> bool {
     let mut ca = a.chunks_exact(8);
@@ -43,6 +49,13 @@ pub(crate) fn same_shape(a: &[u8], b: &[u8]) -> bool {
 pub(crate) struct LineHashes {
     pub shape: (u64, u64),
     pub raw: u64,
+}
+
+impl LineHashes {
+    /// The key of the line's exact bytes: its own hash with one of its shape.
+    pub fn exact(&self) -> (u64, u64) {
+        (self.raw, self.shape.1)
+    }
 }
 
 pub(crate) fn line_hashes(b: &[u8]) -> LineHashes {

@@ -111,8 +111,9 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(24))]
 
     /// Remembering which cluster a token sequence joined, and which tokens a line's shape
-    /// has, changes no result, no count and no state: lines that recur, interleaved with lines that create and generalise templates
-    /// of the same and of other lengths, under a template budget that overflows.
+    /// has, changes no result, no count and no state: lines that recur, interleaved with
+    /// lines that create and generalise templates of the same and of other lengths, under a
+    /// template budget that overflows.
     #[test]
     fn the_line_memo_changes_nothing(picks in proptest::collection::vec((0usize..8, 0usize..6, 0usize..4), 1..160), budget in 3usize..40) {
         // `#` is a number that changes from line to line: lines of one shape with other

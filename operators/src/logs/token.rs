@@ -51,7 +51,7 @@ impl Line {
     /// A canonical token holds a digit. (Words left in the content hold none: a digit
     /// always sends a word to masking, whose result is written to the buffer.)
     pub fn kept_digit(&self) -> bool {
-        self.text.iter().any(u8::is_ascii_digit)
+        super::shape::kept_digit(&self.text)
     }
 
     /// Append the canonical word `w` to the buffer and push its token.

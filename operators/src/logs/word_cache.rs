@@ -12,7 +12,7 @@
 //! are not cached.
 
 use super::hash::tail_le;
-use super::shape::{same_shape, shape8};
+use super::shape::{kept_digit, same_shape, shape8};
 
 /// Slots (a power of two): 512 KiB in all.
 const SLOTS: usize = 4096;
@@ -113,7 +113,7 @@ impl WordCache {
         s.key = key;
         s.hash = hash;
         s.flags = flags;
-        s.exact = canon.iter().any(u8::is_ascii_digit);
+        s.exact = kept_digit(canon);
         s.raw_len = r as u8;
         s.canon_len = c as u8;
         s.data[..r].copy_from_slice(raw);
