@@ -9,7 +9,7 @@
 //! measure — ranks them unchanged.
 
 use super::config::RcaConfig;
-use super::rank::ComponentState;
+use super::rank::{abnormality, ComponentState};
 use super::signal::SignalKind;
 use crate::time::Millis;
 
@@ -45,12 +45,8 @@ pub fn band_z(kind: SignalKind, observed: f64, low: f64, high: f64) -> Option<f6
     Some(if kind.direction() == 0.0 { z.abs() } else { z * kind.direction() })
 }
 
-fn logistic(x: f64) -> f64 {
-    1.0 / (1.0 + (-x).exp())
-}
-
-/// The shift a probability of being abnormal stands for (inverse of the logistic the
-/// ranking uses), for findings without a band.
+/// The shift a probability of being abnormal stands for (inverse of [`abnormality`]), for
+/// findings without a band.
 pub fn z_of(abnormal: f64, cfg: &RcaConfig) -> f64 {
     let p = abnormal.clamp(1e-6, 1.0 - 1e-6);
     cfg.threshold_z + cfg.threshold_width * (p / (1.0 - p)).ln()
@@ -59,7 +55,7 @@ pub fn z_of(abnormal: f64, cfg: &RcaConfig) -> f64 {
 /// States of `n` components from their findings. `observed[i]` says the component is
 /// watched even without findings (then it is normal: the detectors said nothing).
 pub fn states(n: usize, findings: &[Finding], observed: &[bool], cfg: &RcaConfig) -> Vec<ComponentState> {
-    let normal = logistic(-cfg.threshold_z / cfg.threshold_width);
+    let normal = abnormality(0.0, cfg);
     let mut out = vec![ComponentState::default(); n];
     let mut by_component: Vec<Vec<&Finding>> = vec![Vec::new(); n];
     for f in findings.iter().filter(|f| f.component < n) {

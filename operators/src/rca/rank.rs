@@ -146,8 +146,10 @@ fn sampling_step(sig: &Signal) -> Millis {
     *d.select_nth_unstable(mid).1
 }
 
-fn logistic(x: f64) -> f64 {
-    1.0 / (1.0 + (-x).exp())
+/// Probability that a component whose largest sustained shift is `z` sigma is abnormal: a
+/// logistic centred on `threshold_z` ([`super::evidence::z_of`] is its inverse).
+pub(super) fn abnormality(z: f64, cfg: &RcaConfig) -> f64 {
+    1.0 / (1.0 + (-(z - cfg.threshold_z) / cfg.threshold_width).exp())
 }
 
 /// Summarise every component's signals.
@@ -210,7 +212,7 @@ pub fn component_states(problem: &Problem, cfg: &RcaConfig) -> Vec<ComponentStat
             load[sig.component] = load[sig.component].max(r);
         }
     }
-    let a = |z: f64| logistic((z - cfg.threshold_z) / cfg.threshold_width);
+    let a = |z: f64| abnormality(z, cfg);
     for (((st, zp), zr), l) in states.iter_mut().zip(zprop).zip(zres).zip(load) {
         // Only the share of a resource's rise the load does not explain is the
         // component's own (a fault exhausting it); a rise the load matches is busy work.
@@ -266,7 +268,6 @@ fn own_errors(problem: &Problem, cfg: &RcaConfig, states: &mut [ComponentState],
             passed[c].extend(excess_errors(&problem.signals[*j], cfg).into_iter().filter(|x| x.1 > 0.0));
         }
     }
-    let a = |z: f64| logistic((z - cfg.threshold_z) / cfg.threshold_width);
     for (c, st) in states.iter_mut().enumerate() {
         let Some(i) = errors[c] else { continue };
         if passed[c].is_empty() || !st.observed {
@@ -281,7 +282,7 @@ fn own_errors(problem: &Problem, cfg: &RcaConfig, states: &mut [ComponentState],
                 zp = zp.max(zk);
             }
         }
-        st.own = Some(OwnState { z, abnormal: a(z), degraded: a(zp) });
+        st.own = Some(OwnState { z, abnormal: abnormality(z, cfg), degraded: abnormality(zp, cfg) });
     }
 }
 

@@ -197,10 +197,15 @@ pub(super) fn is_weighted(signal: &Signal) -> bool {
     signal.kind == SignalKind::ErrorRatio && signal.baseline.iter().any(usable_weight)
 }
 
+/// Failed requests, requests and rows with counts in a signal's baseline.
+fn baseline_counts(signal: &Signal) -> (f64, f64, usize) {
+    signal.baseline.iter().filter(|s| usable_weight(s)).fold((0.0, 0.0, 0), |(e, n, rows), s| (e + s.value.clamp(0.0, 1.0) * s.weight, n + s.weight, rows + 1))
+}
+
 /// Failed requests of each window sample beyond the baseline's ratio as seen (floored at
 /// `min_error_ratio`): `(t, count)`, none for samples without a count.
 pub(super) fn excess_errors(signal: &Signal, cfg: &RcaConfig) -> Vec<(Millis, f64)> {
-    let (e0, n0) = signal.baseline.iter().filter(|s| usable_weight(s)).fold((0.0, 0.0), |(e, n), s| (e + s.value.clamp(0.0, 1.0) * s.weight, n + s.weight));
+    let (e0, n0, _) = baseline_counts(signal);
     if n0 <= 0.0 {
         return Vec::new();
     }
@@ -460,14 +465,7 @@ pub fn binomial_z(e: f64, n: f64, p0: f64) -> f64 {
 }
 
 fn binomial(signal: &Signal, cfg: &RcaConfig, zs: &mut Vec<f64>) -> Option<SignalScore> {
-    let (mut e0, mut n0, mut rows) = (0.0, 0.0, 0usize);
-    for s in &signal.baseline {
-        if s.value.is_finite() && s.weight.is_finite() && s.weight > 0.0 {
-            e0 += s.value.clamp(0.0, 1.0) * s.weight;
-            n0 += s.weight;
-            rows += 1;
-        }
-    }
+    let (e0, n0, rows) = baseline_counts(signal);
     if rows < cfg.min_baseline_samples {
         return None;
     }
