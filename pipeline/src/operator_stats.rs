@@ -46,9 +46,9 @@ impl Collector for OperatorStats {
         let mut families: BTreeMap<&'static str, Family> = BTreeMap::new();
         let tasks = self.lock();
         for ((job, partition), stats) in tasks.iter() {
+            let labels = JobPartition { operator: job.clone(), partition: partition.to_string() };
             for s in stats {
-                let labels = JobPartition { operator: job.clone(), partition: partition.to_string() };
-                families.entry(s.name).or_insert_with(|| (*s, Vec::new())).1.push((labels, s.value));
+                families.entry(s.name).or_insert_with(|| (*s, Vec::new())).1.push((labels.clone(), s.value));
             }
         }
         drop(tasks);

@@ -20,10 +20,8 @@ pub struct Stack {
     pub tests: Tests,
     pub warmup: u64,
     pub alarm_q: f64,
-    /// Conclusive evidence: as improbable as two alarming samples (q_alarm^2), and its
-    /// score.
+    /// Conclusive evidence: as improbable as two alarming samples (q_alarm^2).
     pub conclusive_q: f64,
-    pub conclusive_score: f64,
     /// Samples after an anomaly ends during which only conclusive evidence starts another:
     /// the level's span (`level_span`), which still carries the one that ended.
     pub refractory: u32,
@@ -40,13 +38,13 @@ pub struct Stack {
 
 impl Stack {
     pub fn new(cfg: &AnomalyConfig) -> Self {
+        let alarm_q = 1.0 - cfg.alarm_likelihood;
         Stack {
             weights: Weights::new(cfg),
             tests: Tests::new(cfg),
             warmup: u64::from(cfg.warmup),
-            alarm_q: 1.0 - cfg.alarm_likelihood,
-            conclusive_q: (1.0 - cfg.alarm_likelihood).powi(2),
-            conclusive_score: calibrate::score_of((1.0 - cfg.alarm_likelihood).powi(2)),
+            alarm_q,
+            conclusive_q: alarm_q.powi(2),
             refractory: cfg.level_span,
             end_after: cfg.end_after,
             update_every: cfg.update_every,

@@ -3,9 +3,10 @@
 //!
 //! Input: `kubesage.metrics` samples (keyed by series). Output: `kubesage.anomalies`, one
 //! `started` record when an anomaly begins (confirmed: a second sample beyond the alarm
-//! level before the first is forgotten, or one sample as improbable as two), `updated` while it lasts (on a new peak, or
-//! every `update_every` samples), one `ended` record when the series has been
-//! unremarkable for `end_after` samples (or went silent for `idle_after`).
+//! level before the first is forgotten, or one sample as improbable as two), `updated`
+//! while it lasts (on a new peak, or every `update_every` samples), one `ended` record
+//! when the series has been unremarkable for `end_after` samples (or went silent for
+//! `idle_after`).
 //!
 //! Per sample, in `detector.rs`: the seasonal component is removed when the series has
 //! one (`seasonal.rs`: augurs period detection and MSTL, refitted on a bounded history

@@ -484,7 +484,7 @@ fn a_confirmed_anomaly_scores_its_joint_evidence() {
     }
     let published = d.episode.as_ref().map(|e| e.published_score).expect("an open anomaly");
     assert!(qs.iter().all(|&q| q > stack.conclusive_q), "{qs:?}");
-    assert!((published - calibrate::score_of(qs[0] * qs[1])).abs() < 1e-6 && published >= stack.conclusive_score, "{published} {qs:?}");
+    assert!((published - calibrate::score_of(qs[0] * qs[1])).abs() < 1e-6 && published >= calibrate::score_of(stack.conclusive_q), "{published} {qs:?}");
     let t = T0 + 802 * STEP;
     let x = first_value(&d, t, &stack, |v| v.score >= published);
     let v = d.clone().update(t, x, &stack);
