@@ -95,6 +95,10 @@ pub struct ComponentState {
     pub degraded: f64,
     /// It has propagating signals (latency, errors): `degraded` is seen, not assumed.
     pub service_seen: bool,
+    /// Probability that its service degraded in each way a degradation travels, latency
+    /// and errors ([`Travel`]); `None` where it has no such signal (or the state was
+    /// summarised from findings, which do not say what is watched).
+    pub travels: [Option<f64>; 2],
     /// Largest latency increase, seconds.
     pub latency_delta: Option<f64>,
     pub onset: Option<Millis>,
@@ -108,6 +112,24 @@ pub struct ComponentState {
     /// Its state without the failed requests its dependencies passed up ([`own_errors`]);
     /// `None` when nothing was taken off. What its own fault would show.
     pub own: Option<OwnState>,
+}
+
+/// The two ways a degradation travels from a dependency to its dependents, as indices of
+/// [`ComponentState::travels`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Travel {
+    Latency = 0,
+    Errors = 1,
+}
+
+impl Travel {
+    fn of(kind: SignalKind) -> Option<Travel> {
+        match kind {
+            SignalKind::Latency => Some(Travel::Latency),
+            SignalKind::ErrorRatio => Some(Travel::Errors),
+            _ => None,
+        }
+    }
 }
 
 /// A component's shift net of its dependencies' failures: `z`, `abnormal` and `degraded`
@@ -157,6 +179,7 @@ pub fn component_states(problem: &Problem, cfg: &RcaConfig) -> Vec<ComponentStat
     let n = problem.components.len();
     let mut states = vec![ComponentState::default(); n];
     let mut zprop: Vec<Option<f64>> = vec![None; n];
+    let mut ztravel: Vec<[Option<f64>; 2]> = vec![[None; 2]; n];
     let mut zres: Vec<Option<f64>> = vec![None; n];
     let mut load = vec![0.0f64; n];
     let mut traffic: Vec<usize> = Vec::new();
@@ -181,6 +204,10 @@ pub fn component_states(problem: &Problem, cfg: &RcaConfig) -> Vec<ComponentStat
         st.step = st.step.max(sampling_step(sig));
         if sig.kind.propagates() {
             let z = &mut zprop[sig.component];
+            *z = Some(z.map_or(sc.z, |v| v.max(sc.z)));
+        }
+        if let Some(t) = Travel::of(sig.kind) {
+            let z = &mut ztravel[sig.component][t as usize];
             *z = Some(z.map_or(sc.z, |v| v.max(sc.z)));
         }
         if sig.kind.is_resource() {
@@ -213,7 +240,8 @@ pub fn component_states(problem: &Problem, cfg: &RcaConfig) -> Vec<ComponentStat
         }
     }
     let a = |z: f64| abnormality(z, cfg);
-    for (((st, zp), zr), l) in states.iter_mut().zip(zprop).zip(zres).zip(load) {
+    for ((((st, zp), zr), l), zt) in states.iter_mut().zip(zprop).zip(zres).zip(load).zip(ztravel) {
+        st.travels = zt.map(|z| z.map(a));
         // Only the share of a resource's rise the load does not explain is the
         // component's own (a fault exhausting it); a rise the load matches is busy work.
         let raw = st.resource_rise;
@@ -475,6 +503,15 @@ pub(super) fn gate(states: &[ComponentState], u: usize, c: usize, cfg: &RcaConfi
     let tol = duration_millis(cfg.onset_tolerance);
     let (su, sc) = (&states[u], &states[c]);
     let mut g = 1.0;
+    // A dependency watched in one way a degradation travels but not the other (latency
+    // without an error ratio) may pass the fault on unseen in the other, when that is how
+    // its dependent shows it: as likely as through a component not watched at all.
+    let mut degraded = su.degraded;
+    for (mine, theirs) in su.travels.iter().zip(&sc.travels) {
+        if mine.is_none() && su.travels.iter().any(Option::is_some) && theirs.is_some_and(|d| d >= 0.5) {
+            degraded = degraded.max(cfg.unobserved_gate);
+        }
+    }
     if let (Some(du), Some(dc)) = (su.latency_delta, sc.latency_delta) {
         if dc > 0.0 {
             g *= (du.max(0.0) * cfg.max_fan_out / dc).min(1.0);
@@ -485,7 +522,7 @@ pub(super) fn gate(states: &[ComponentState], u: usize, c: usize, cfg: &RcaConfi
             g *= cfg.early_onset_factor;
         }
     }
-    Link { degraded: su.degraded, consistency: g }
+    Link { degraded, consistency: g }
 }
 
 /// Reach of a dependent through `link` from a dependency reached with `e`.

@@ -128,6 +128,7 @@ fn ranking_table() {
     ];
     for (name, p, want) in cases {
         let got = p.top(&cfg);
+        for r in rank(&p.p, &cfg) { eprintln!("{name}: {} {:.3} {:?}", p.p.components[r.component].id, r.llr, r.evidence); }
         assert_eq!(got.first().map(String::as_str), Some(want), "{name}: {got:?}");
     }
 }
@@ -515,4 +516,30 @@ fn callers_errors_net_of_their_dependencies_failures_table() {
         let ranked = rank(&p, &cfg);
         assert_eq!(ranked.first().map(|r| p.components[r.component].id.as_str()), Some(want), "{name}");
     }
+}
+
+#[test]
+fn partly_watched_dependencies_table() {
+    // top -> mid -> db; db's error ratio rose. `mid` is watched in latency (healthy) and
+    // in errors only where the case says; `top` shows failures or only a slowdown. What
+    // is compared is db's lead over top (nats): how much of top's anomaly db explains.
+    let cfg = RcaConfig::default();
+    let err = |p: P, name: &str, shift: f64| p.sig(name, SignalKind::ErrorRatio, 0.01, shift);
+    let chain = || P::new(&["top", "mid", "db"]).dep("top", "mid").dep("mid", "db").lat("mid", 0.0).lat("db", 0.0);
+    let lead = |p: &P| {
+        let llr = |n: &str| rank(&p.p, &cfg).iter().find(|r| p.p.components[r.component].id == n).map(|r| r.llr).expect("ranked");
+        llr("db") - llr("top")
+    };
+    let watched_healthy = lead(&err(err(err(chain().lat("top", 0.0), "top", 0.2), "mid", 0.0), "db", 0.2));
+    // (case, problem, least lead over the watched-healthy case, most)
+    let cases: Vec<(&str, P, f64, f64)> = vec![
+        ("failures pass unseen through a dependency whose errors are not watched", err(err(chain().lat("top", 0.0), "top", 0.2), "db", 0.2), 1.0, f64::INFINITY),
+        ("a slowdown does not pass unseen where latency is watched healthy", err(err(chain().lat("top", 0.5), "top", 0.0), "db", 0.2), f64::NEG_INFINITY, 0.1),
+    ];
+    for (name, p, lo, hi) in cases {
+        let gain = lead(&p) - watched_healthy;
+        assert!((lo..=hi).contains(&gain), "{name}: lead {gain:+.2} nats over the watched-healthy case");
+    }
+    let unwatched = err(err(chain().lat("top", 0.0), "top", 0.2), "db", 0.2);
+    assert_eq!(unwatched.top(&cfg)[0], "db");
 }
