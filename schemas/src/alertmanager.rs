@@ -99,10 +99,10 @@ mod tests {
     use super::*;
 
     fn sample(name: &str) -> String {
-        let path = format!(
-            "{}/testdata/alertmanager/{name}",
-            env!("CARGO_MANIFEST_DIR")
-        );
+        // The directory cargo runs the test in, not the one it was compiled in (a target
+        // directory shared by two checkouts keeps the first one's path).
+        let dir = std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_string());
+        let path = format!("{dir}/testdata/alertmanager/{name}");
         std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
     }
 

@@ -194,6 +194,12 @@ impl Broker {
 
 /// The `kubesage` binary built next to this test (run `cargo build -p kubesage` first;
 /// tests/run.sh does).
+/// This crate's directory, as cargo says when it runs the tests (not as it was when they
+/// were compiled: a target directory shared by two checkouts keeps the first one's path).
+pub fn crate_dir() -> PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR").map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from)
+}
+
 pub fn kubesage_bin() -> PathBuf {
     if let Some(p) = std::env::var_os("KUBESAGE_BIN") {
         return PathBuf::from(p);

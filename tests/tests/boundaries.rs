@@ -7,7 +7,7 @@ use std::process::Command;
 fn operators_do_not_depend_on_io_crates() {
     let out = Command::new(env!("CARGO"))
         .args(["tree", "-p", "kubesage-operators", "-e", "normal", "--prefix", "none", "--format", "{p}"])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .current_dir(kubesage_tests::crate_dir())
         .output()
         .expect("cargo tree");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -21,8 +21,8 @@ fn operators_do_not_depend_on_io_crates() {
 
 #[test]
 fn example_config_validates_with_the_cli() {
-    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/kubesage.example.toml");
-    let out = Command::new(kubesage_tests::kubesage_bin()).args(["validate", "--config", example]).output().expect("run");
+    let example = kubesage_tests::crate_dir().join("../deploy/kubesage.example.toml");
+    let out = Command::new(kubesage_tests::kubesage_bin()).args(["validate", "--config"]).arg(&example).output().expect("run");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 
     let dir = tempfile::tempdir().expect("tmp");

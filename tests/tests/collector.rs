@@ -11,8 +11,8 @@ use kubesage_tests::*;
 use serde_json::{json, Value};
 
 fn sample(name: &str) -> String {
-    let path = format!("{}/../schemas/testdata/alertmanager/{name}", env!("CARGO_MANIFEST_DIR"));
-    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+    let path = kubesage_tests::crate_dir().join("../schemas/testdata/alertmanager").join(name);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
 fn post(url: &str, body: String, token: Option<&str>) -> (u16, Value) {

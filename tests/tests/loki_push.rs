@@ -92,7 +92,7 @@ const RECORDED: [(&str, usize); 5] =
     [("winston-loki-protobuf", 5), ("winston-loki-json", 5), ("pino-loki-json", 5), ("python-logging-loki-json", 1), ("loki-logger-handler-json-gzip", 5)];
 
 fn testdata() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../pipeline/testdata/loki")
+    kubesage_tests::crate_dir().join("../pipeline/testdata/loki")
 }
 
 /// The texts the clients were asked to log (clients/scenario.json; the long line as the
