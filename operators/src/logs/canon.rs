@@ -175,7 +175,7 @@ pub(crate) fn needs_work(w: &str) -> bool {
     needs_work_cls(w.as_bytes(), classes(w.as_bytes()))
 }
 
-/// [`needs_work`] given the word's byte classes.
+/// Whether the canonical form of a word with byte classes `cls` may differ from it.
 #[inline]
 pub(crate) fn needs_work_cls(w: &[u8], cls: u16) -> bool {
     if cls & (DIG | LT | SLASH) != 0 || (cls & DASH != 0 && w.len() >= 36) {
@@ -216,7 +216,7 @@ pub(crate) fn canonical_word(w: &str, masks: &MaskConfig, s: &mut Scratch, out: 
     masked_word(w, masks, s, out);
 }
 
-/// [`canonical_word`] of a word known to need work (see [`needs_work`]).
+/// The canonical form of a word known to need work (one whose classes [`needs_work_cls`] flags).
 pub(crate) fn masked_word(w: &str, masks: &MaskConfig, s: &mut Scratch, out: &mut String) {
     if numeric_word(w, out) || simple_word(w, masks, out) {
         return;

@@ -8,12 +8,14 @@
 //! harnesses (PetShop, rca-sim, RCAEval layout) build them from data sets and call
 //! the same function. See [`rank`](rank::rank) for the model.
 
+mod colocation;
 pub mod config;
 pub mod evidence;
 pub mod operator;
 pub mod pagerank;
 pub mod rank;
 pub mod signal;
+mod walk;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
@@ -23,7 +25,8 @@ use kubesage_schemas::incident::{RcaCandidate, RcaReport};
 
 pub use config::RcaConfig;
 pub use operator::{CorrelateWithRca, Rca, RcaOperatorConfig};
-pub use rank::{colocation_groups, component_states, is_issue, rank, rank_with_states, Change, Component, ComponentState, Problem, Ranked};
+pub use colocation::colocation_groups;
+pub use rank::{component_states, is_issue, rank, rank_with_states, Change, Component, ComponentState, Problem, Ranked};
 pub use signal::{Sample, Signal, SignalKind, SignalScore};
 
 /// The report for an incident from a ranking.

@@ -332,9 +332,9 @@ fn reference_hypotheses(problem: &Problem, states: &[ComponentState], cfg: &RcaC
         let mut depth = vec![0u32; n];
         reach[h] = 1.0;
         let mut heap = BinaryHeap::new();
-        heap.push(rank::Reach(1.0, h));
+        heap.push(walk::Reach(1.0, h));
         let mut explained = Vec::new();
-        while let Some(rank::Reach(e, u)) = heap.pop() {
+        while let Some(walk::Reach(e, u)) = heap.pop() {
             if e < reach[u] {
                 continue;
             }
@@ -347,11 +347,11 @@ fn reference_hypotheses(problem: &Problem, states: &[ComponentState], cfg: &RcaC
             }
             for c in graph.neighbors_directed(NodeIndex::new(u), Direction::Incoming) {
                 let c = c.index();
-                let ec = rank::along(e, rank::gate(states, u, c, cfg));
+                let ec = walk::along(e, rank::gate(states, u, c, cfg));
                 if ec > reach[c] + 1e-12 && ec >= 1e-3 {
                     reach[c] = ec;
                     depth[c] = depth[u] + 1;
-                    heap.push(rank::Reach(ec, c));
+                    heap.push(walk::Reach(ec, c));
                 }
             }
         }
@@ -382,7 +382,7 @@ fn adjacency_arrays_give_the_reference_ranking() {
             acyclic += 1;
         }
         let states = component_states(&p, &cfg);
-        let graph = rank::Graph::new(p.components.len(), &p.edges);
+        let graph = walk::Graph::new(p.components.len(), &p.edges);
         assert!(seed % 2 == 1 || graph.topo.is_some());
         let fast = rank::hypotheses(&p, &states, &graph, &cfg, true);
         let want = reference_hypotheses(&p, &states, &cfg);
@@ -412,7 +412,7 @@ fn adjacency_arrays_give_the_reference_ranking() {
 
 #[test]
 fn dependencies_come_newest_first_once_each() {
-    let g = rank::Graph::new(4, &[(0, 1), (0, 2), (0, 1), (0, 3), (1, 1), (2, 9), (3, 0)]);
+    let g = walk::Graph::new(4, &[(0, 1), (0, 2), (0, 1), (0, 3), (1, 1), (2, 9), (3, 0)]);
     assert_eq!(g.dependencies(0), &[3, 2, 1]);
     assert_eq!(g.dependencies(1), &[] as &[usize]);
     assert_eq!(g.dependencies(3), &[0]);
