@@ -17,7 +17,7 @@ pub mod baselines;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use kubesage_operators::rca::{colocation_groups, component_states, rank, Component, Problem, RcaConfig, Sample, Signal, SignalKind};
+use kubesage_operators::rca::{colocation_groups, rank, ranking_states, Component, Problem, RcaConfig, Sample, Signal, SignalKind};
 
 /// One case, read from its directory.
 #[derive(Debug, Clone)]
@@ -198,7 +198,7 @@ pub fn print_misses(cases: &[Case], cfg: &RcaConfig) {
         }
         let top: Vec<String> = ranked.iter().take(3).map(|r| format!("{} ({:.2})", p.components[r.component].id, r.llr)).collect();
         println!("miss {} [{}] root {} at {}: {}", case.dir.display(), case.fault, case.root, pos.map_or("-".into(), |x| (x + 1).to_string()), top.join(", "));
-        let states = component_states(&p, cfg);
+        let states = ranking_states(&p, cfg);
         for r in ranked.iter().take(1).chain(pos.map(|x| &ranked[x])) {
             let st = &states[r.component];
             let since = |t: Option<i64>| t.map_or("-".to_string(), |t| format!("{:+}s", (t - p.onset) / 1000));

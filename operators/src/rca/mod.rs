@@ -26,8 +26,8 @@ use kubesage_schemas::incident::{RcaCandidate, RcaReport};
 pub use config::RcaConfig;
 pub use operator::{CorrelateWithRca, Rca, RcaOperatorConfig};
 pub use colocation::colocation_groups;
-pub use rank::{component_states, is_issue, rank, rank_with_states, Change, Component, ComponentState, Problem, Ranked};
-pub use signal::{Sample, Signal, SignalKind, SignalScore};
+pub use rank::{component_states, component_states_measured, ranking_states, is_issue, rank, rank_with_states, Change, Component, ComponentState, Problem, Ranked};
+pub use signal::{Measure, Sample, Signal, SignalKind, SignalScore};
 
 /// The report for an incident from a ranking.
 pub fn report(incident_id: &str, problem: &Problem, ranked: &[Ranked]) -> RcaReport {

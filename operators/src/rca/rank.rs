@@ -30,7 +30,7 @@ use serde::{Deserialize, Serialize};
 
 use super::colocation::{contention_slope, neighbours};
 use super::config::RcaConfig;
-use super::signal::{excess_errors, is_weighted, net_of, score_with, scorable, Scratch, Signal, SignalKind, SignalScore};
+use super::signal::{excess_errors, is_weighted, net_of, score_measured, scorable, Measure, Scratch, Signal, SignalKind, SignalScore};
 use super::walk::{Graph, Link, Walk, MIN_REACH};
 use crate::time::{duration_millis, Millis};
 
@@ -174,8 +174,28 @@ pub(super) fn abnormality(z: f64, cfg: &RcaConfig) -> f64 {
     1.0 / (1.0 + (-(z - cfg.threshold_z) / cfg.threshold_width).exp())
 }
 
-/// Summarise every component's signals.
+/// Summarise every component's signals, judging shifts by their size.
 pub fn component_states(problem: &Problem, cfg: &RcaConfig) -> Vec<ComponentState> {
+    component_states_measured(problem, cfg, Measure::Size)
+}
+
+/// The states the ranking weighs. An incident is about a degraded service: when some
+/// components have latency or error signals but none of them shifted by enough to call
+/// it degraded, the degradation is too small for its size against the noise to show, and
+/// the shifts are judged by their certainty as well ([`Measure::Certainty`]): a small
+/// shift that held for the whole window. Otherwise by size alone, which keeps shifts that
+/// are sure but small from counting as anomalies next to the large ones.
+pub fn ranking_states(problem: &Problem, cfg: &RcaConfig) -> Vec<ComponentState> {
+    let states = component_states(problem, cfg);
+    let mut service = states.iter().filter(|s| s.observed && s.service_seen).peekable();
+    if service.peek().is_none() || service.any(|s| s.degraded >= 0.5) {
+        return states;
+    }
+    component_states_measured(problem, cfg, Measure::Certainty)
+}
+
+/// [`component_states`], judging continuous signals' shifts by `measure`.
+pub fn component_states_measured(problem: &Problem, cfg: &RcaConfig, measure: Measure) -> Vec<ComponentState> {
     let n = problem.components.len();
     let mut states = vec![ComponentState::default(); n];
     let mut zprop: Vec<Option<f64>> = vec![None; n];
@@ -199,7 +219,7 @@ pub fn component_states(problem: &Problem, cfg: &RcaConfig) -> Vec<ComponentStat
             }
             continue;
         }
-        let Some(sc) = score_with(sig, cfg, &mut scratch) else { continue };
+        let Some(sc) = score_measured(sig, cfg, &mut scratch, measure) else { continue };
         st.observed = true;
         st.step = st.step.max(sampling_step(sig));
         if sig.kind.propagates() {
@@ -234,7 +254,7 @@ pub fn component_states(problem: &Problem, cfg: &RcaConfig) -> Vec<ComponentStat
         if states[sig.component].resource_rise.is_none() {
             continue;
         }
-        if let Some(sc) = score_with(sig, cfg, &mut scratch).filter(|sc| sc.z >= cfg.threshold_z && sc.level > 0.0) {
+        if let Some(sc) = score_measured(sig, cfg, &mut scratch, measure).filter(|sc| sc.z >= cfg.threshold_z && sc.level > 0.0) {
             let r = (sc.observed - sc.level) / sc.level;
             load[sig.component] = load[sig.component].max(r);
         }
@@ -301,7 +321,7 @@ fn own_errors(problem: &Problem, cfg: &RcaConfig, states: &mut [ComponentState],
         if passed[c].is_empty() || !st.observed {
             continue;
         }
-        let Some(net) = score_with(&net_of(&problem.signals[i], &passed[c]), cfg, scratch) else { continue };
+        let Some(net) = score_measured(&net_of(&problem.signals[i], &passed[c]), cfg, scratch, Measure::Size) else { continue };
         let (mut z, mut zp) = (0.0f64, f64::NEG_INFINITY);
         for (k, sc) in &st.scores {
             let zk = if *k == i { net.z } else { sc.z };
@@ -331,7 +351,7 @@ pub(super) type Explained = Vec<(usize, f64)>;
 
 /// Rank every plausible component; best first, at most `cfg.max_candidates`.
 pub fn rank(problem: &Problem, cfg: &RcaConfig) -> Vec<Ranked> {
-    let states = component_states(problem, cfg);
+    let states = ranking_states(problem, cfg);
     rank_with_states(problem, &states, cfg)
 }
 
@@ -697,13 +717,12 @@ fn evidence(
             break;
         }
         let sig = &problem.signals[*i];
-        ev.push(format!(
-            "{} {} -> {} ({:+.1} sigma against its own baseline)",
-            sig.name,
-            fmt_val(sig.kind, sc.level),
-            fmt_val(sig.kind, sc.observed),
-            sc.z
-        ));
+        let (from, to) = (fmt_val(sig.kind, sc.level), fmt_val(sig.kind, sc.observed));
+        if sc.by_certainty {
+            ev.push(format!("{} median {from} -> {to} for the whole window ({:+.1} standard errors)", sig.name, sc.z));
+        } else {
+            ev.push(format!("{} {from} -> {to} ({:+.1} sigma against its own baseline)", sig.name, sc.z));
+        }
     }
     ev.extend(st.notes.iter().take(2).cloned());
     if let Some(o) = st.own.filter(|o| o.z < st.z && st.z >= cfg.threshold_z) {

@@ -161,6 +161,23 @@ pub struct SignalScore {
     /// Start of the sustained shift (see [`sustained_onset`]); without one, the first
     /// window sample at or beyond the threshold.
     pub onset: Option<Millis>,
+    /// `z` is the shift's certainty, not its size ([`Measure::Certainty`]).
+    pub by_certainty: bool,
+}
+
+/// How a continuous signal's shift is judged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Measure {
+    /// By its size: the shift the persistence rule lets through, in robust standard
+    /// deviations. A shift small against the signal's noise reads as none, however long
+    /// it lasts.
+    #[default]
+    Size,
+    /// By its size or, where size calls it no anomaly and its certainty is larger, by its
+    /// certainty: the window median's shift in standard errors of the difference of two
+    /// medians. A persistent shift smaller than the noise is as sure, over a long enough
+    /// window, as a large one.
+    Certainty,
 }
 
 /// Buffers [`score_with`] reuses from one signal to the next.
@@ -168,6 +185,7 @@ pub struct SignalScore {
 pub struct Scratch {
     a: Vec<f64>,
     b: Vec<f64>,
+    c: Vec<f64>,
     keys: Vec<u64>,
 }
 
@@ -178,13 +196,19 @@ pub fn score(signal: &Signal, cfg: &RcaConfig) -> Option<SignalScore> {
 
 /// [`score`] with reused buffers (no allocation per signal once they have grown).
 pub fn score_with(signal: &Signal, cfg: &RcaConfig, scratch: &mut Scratch) -> Option<SignalScore> {
+    score_measured(signal, cfg, scratch, Measure::Size)
+}
+
+/// [`score_with`], judging a continuous signal's shift by `measure`. (Counted errors are
+/// judged by a test over the whole window either way.)
+pub fn score_measured(signal: &Signal, cfg: &RcaConfig, scratch: &mut Scratch, measure: Measure) -> Option<SignalScore> {
     if signal.window.is_empty() {
         return None;
     }
     if is_weighted(signal) {
         binomial(signal, cfg, &mut scratch.a)
     } else {
-        continuous(signal, cfg, scratch)
+        continuous(signal, cfg, scratch, measure)
     }
 }
 
@@ -416,8 +440,8 @@ fn sorted_deviation_median(sorted: &[f64], m: f64) -> f64 {
     a + (next() - a) * frac
 }
 
-fn continuous(signal: &Signal, cfg: &RcaConfig, scratch: &mut Scratch) -> Option<SignalScore> {
-    let Scratch { a: base, b: zs, keys } = scratch;
+fn continuous(signal: &Signal, cfg: &RcaConfig, scratch: &mut Scratch, measure: Measure) -> Option<SignalScore> {
+    let Scratch { a: base, b: zs, c: window, keys } = scratch;
     base.clear();
     base.extend(signal.baseline.iter().map(|s| s.value).filter(|v| v.is_finite()));
     if base.len() < cfg.min_baseline_samples {
@@ -441,10 +465,26 @@ fn continuous(signal: &Signal, cfg: &RcaConfig, scratch: &mut Scratch) -> Option
     }
     let k = persistence(zs.len(), cfg);
     let onset = sustained_onset(&signal.window, zs, k, cfg).or(onset);
-    let z = kth_largest(zs, k);
-    let delta = z * scale;
+    let mut z = kth_largest(zs, k);
+    let mut delta = z * scale;
+    let mut by_certainty = false;
+    // Certainty judges only what size calls no anomaly: a large shift keeps its size.
+    if measure == Measure::Certainty && z < cfg.threshold_z {
+        window.clear();
+        window.extend(signal.window.iter().map(|s| s.value).filter(|v| v.is_finite()));
+        if !window.is_empty() {
+            // The median of n normal samples has a standard error of sqrt(pi / 2) sigma /
+            // sqrt(n); the difference of two independent medians, the root of the sum of
+            // their squares.
+            let moved = shift(median(window));
+            let se = scale * (std::f64::consts::FRAC_PI_2 * (1.0 / window.len() as f64 + 1.0 / base.len() as f64)).sqrt();
+            if moved / se > z {
+                (z, delta, by_certainty) = (moved / se, moved, true);
+            }
+        }
+    }
     let observed = if dir == 0.0 { level + delta } else { level + dir * delta };
-    Some(SignalScore { z, delta, level, observed, onset })
+    Some(SignalScore { z, delta, level, observed, onset, by_certainty })
 }
 
 /// Signed-root deviance of `e` failures in `n` trials against ratio `p0`: approximately a
@@ -505,7 +545,7 @@ fn binomial(signal: &Signal, cfg: &RcaConfig, zs: &mut Vec<f64>) -> Option<Signa
     let z = if above >= k && n > 0.0 { binomial_z(e, n, p0) } else { kth_largest(zs, k) };
     let z = if n > 0.0 && e / n <= seen { z.min(0.0) } else { z };
     let observed = if n > 0.0 { e / n } else { p0 };
-    Some(SignalScore { z, delta: observed - p0, level: p0, observed, onset })
+    Some(SignalScore { z, delta: observed - p0, level: p0, observed, onset, by_certainty: false })
 }
 
 #[cfg(test)]
@@ -519,6 +559,37 @@ mod tests {
             kind,
             baseline: base.iter().enumerate().map(|(i, v)| Sample::new(i as i64 * 1000, *v)).collect(),
             window: window.iter().enumerate().map(|(i, v)| Sample::new((base.len() + i) as i64 * 1000, *v)).collect(),
+        }
+    }
+
+    #[test]
+    fn shifts_judged_by_size_or_certainty_table() {
+        let cfg = RcaConfig::default();
+        // A baseline of 120 samples around 100 with a robust sigma near 10 (uniform
+        // quantiles of +-17), and windows of 60.
+        let noise = |i: usize| ((i * 37) % 61) as f64 / 60.0 * 34.0 - 17.0;
+        let base: Vec<f64> = (0..120).map(|i| 100.0 + noise(i)).collect();
+        let window = |f: &dyn Fn(usize) -> f64| (0..60).map(|i| 100.0 + noise(i + 7) + f(i)).collect::<Vec<f64>>();
+        // (case, window, size z below the threshold, certainty takes over)
+        let cases: Vec<(&str, Vec<f64>, bool, bool)> = vec![
+            ("a persistent shift of about one sigma", window(&|_| 10.0), true, true),
+            ("a glitch of three samples", window(&|i| if i < 3 { 25.0 } else { 0.0 }), true, false),
+            ("a shift large for its size", window(&|_| 60.0), false, false),
+            ("no shift", window(&|_| 0.0), true, false),
+        ];
+        for (name, w, small, certain) in cases {
+            let s = sig(SignalKind::Latency, &base, &w);
+            let mut scratch = Scratch::default();
+            let size = score_measured(&s, &cfg, &mut scratch, Measure::Size).expect("scored");
+            let sure = score_measured(&s, &cfg, &mut scratch, Measure::Certainty).expect("scored");
+            assert_eq!(size.z < cfg.threshold_z, small, "{name}: size z {}", size.z);
+            assert!(!size.by_certainty, "{name}");
+            assert_eq!(sure.by_certainty, certain, "{name}: certainty z {} against size {}", sure.z, size.z);
+            if certain {
+                assert!(sure.z >= cfg.threshold_z && (sure.delta - 10.0).abs() < 3.0, "{name}: {sure:?}");
+            } else {
+                assert_eq!(sure, size, "{name}");
+            }
         }
     }
 

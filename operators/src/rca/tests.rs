@@ -543,3 +543,28 @@ fn partly_watched_dependencies_table() {
     let unwatched = err(err(chain().lat("top", 0.0), "top", 0.2), "db", 0.2);
     assert_eq!(unwatched.top(&cfg)[0], "db");
 }
+
+#[test]
+fn a_slowdown_too_small_for_its_size_is_ranked_by_its_certainty() {
+    // `leaf` slowed by 1.2 robust sigmas for the whole window; `glitch` by 2.5 for three
+    // samples; `top` calls leaf. No service shifted by enough to call it degraded.
+    let cfg = RcaConfig::default();
+    let glitched = |p: P| {
+        let mut p = p.lat("glitch", 0.0);
+        let s = p.p.signals.last_mut().expect("signal");
+        for x in s.window.iter_mut().take(3) {
+            x.value += 0.025;
+        }
+        p
+    };
+    let small = || glitched(P::new(&["top", "leaf", "glitch"]).dep("top", "leaf").sig("leaf", SignalKind::Latency, 0.1, 0.012));
+    let p = small().lat("top", 0.0);
+    let by_size = rank_with_states(&p.p, &component_states(&p.p, &cfg), &cfg);
+    assert_eq!(p.p.components[by_size[0].component].id, "glitch", "by size the glitch is the larger shift");
+    assert_eq!(p.top(&cfg)[0], "leaf", "judged by certainty, the persistent slowdown");
+    let leaf = p.idx("leaf");
+    assert!(ranking_states(&p.p, &cfg)[leaf].scores[0].1.by_certainty);
+    // A service degraded by size elsewhere: the incident shows, shifts keep their size.
+    let p = small().lat("top", 0.05);
+    assert!(!ranking_states(&p.p, &cfg)[leaf].scores[0].1.by_certainty);
+}
