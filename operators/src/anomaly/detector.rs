@@ -25,6 +25,10 @@ pub struct Stack {
     /// Samples after an anomaly ends during which only conclusive evidence starts another:
     /// the level's span (`level_span`), which still carries the one that ended.
     pub refractory: u32,
+    /// Chance that an alarming sample of independent samples is followed by another
+    /// within `end_after` samples (`end_after * q_alarm`): the rate of confirmation
+    /// `Clusters::dependence` compares a series' own with.
+    pub pair_q: f64,
     pub end_after: u32,
     pub update_every: u32,
     pub regime_after: u32,
@@ -46,6 +50,7 @@ impl Stack {
             alarm_q,
             conclusive_q: alarm_q.powi(2),
             refractory: cfg.level_span,
+            pair_q: (f64::from(cfg.end_after) * alarm_q).min(1.0),
             end_after: cfg.end_after,
             update_every: cfg.update_every,
             regime_after: cfg.regime_after,
@@ -136,6 +141,74 @@ pub struct SeriesDetector {
     /// Samples since the last anomaly ended (saturating; `u32::MAX`: none ended).
     #[serde(default = "never_ended")]
     pub since_end: u32,
+    /// How often the series' alarming samples come in pairs (a snapshot without it starts
+    /// it afresh).
+    #[serde(default)]
+    pub clusters: Clusters,
+}
+
+/// How much a confirmation is worth on this series: its alarming samples, grouped into
+/// clusters as a pending sample is (alarming samples with fewer than `end_after`
+/// unremarkable ones between them), and how many clusters held a second alarming sample
+/// the same way as their first (the runs estimate of extreme-value theory's extremal
+/// index: exceedances of a series that bursts come in clusters).
+///
+/// Why: a confirmed anomaly is scored by the joint probability of its two samples, which
+/// holds when they are independent. On a series whose alarming samples come in bursts
+/// (a count series' traffic bursts, a gauge that pins at its limit for a while) the second
+/// sample follows the first as a matter of course, and the pair is little more evidence
+/// than its first sample; the series' own rate of confirmation says by how much.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Clusters {
+    /// Clusters seen (warm samples only).
+    pub starts: u32,
+    /// Clusters whose first alarming sample was followed by one the same way.
+    pub confirmed: u32,
+    /// The open cluster: unremarkable samples since its last alarming one.
+    pub quiet: u32,
+    pub open: bool,
+    /// The open cluster's first alarming sample was above the expected value.
+    pub up: bool,
+    /// The open cluster is counted confirmed.
+    pub paired: bool,
+}
+
+impl Clusters {
+    /// Learn one warm sample: whether it is alarming and on which side of the expected
+    /// value.
+    #[inline]
+    pub fn learn(&mut self, alarming: bool, up: bool, end_after: u32) {
+        if !self.open {
+            if alarming {
+                *self = Clusters { starts: self.starts.saturating_add(1), open: true, up, quiet: 0, paired: false, ..*self };
+            }
+            return;
+        }
+        if alarming {
+            self.quiet = 0;
+            if up == self.up && !self.paired {
+                self.paired = true;
+                self.confirmed = self.confirmed.saturating_add(1);
+            }
+        } else {
+            self.quiet += 1;
+            if self.quiet >= end_after {
+                self.open = false;
+            }
+        }
+    }
+
+    /// By how much a confirmed pair's joint probability understates its chance on this
+    /// series: the series' rate of confirmation over the rate of independent samples
+    /// (`independent`: the chance that one of the `end_after` samples after an alarming
+    /// one is alarming too, `end_after * q_alarm`), at least 1 (a series that pairs less
+    /// often than independent samples would gets no credit for it). The rate starts from
+    /// the independent one with the weight of one confirmation.
+    #[inline]
+    pub fn dependence(&self, independent: f64) -> f64 {
+        let rate = (f64::from(self.confirmed) + 1.0) / (f64::from(self.starts) + 1.0 / independent);
+        (rate / independent).max(1.0)
+    }
 }
 
 fn never_ended() -> u32 {
@@ -168,6 +241,7 @@ impl SeriesDetector {
             levels: LevelRecords::default(),
             pending: None,
             since_end: never_ended(),
+            clusters: Clusters::default(),
         }
     }
 
@@ -226,6 +300,8 @@ impl SeriesDetector {
         };
         if warm {
             self.step_episode(t, x, &mut v, stack);
+            // After the verdict: a confirmation is judged by the earlier clusters.
+            self.clusters.learn(v.q <= stack.alarm_q, x >= v.expected, stack.end_after);
         }
         v
     }
@@ -283,8 +359,11 @@ impl SeriesDetector {
                     return;
                 }
                 // A confirmed anomaly's evidence is both samples': their joint probability
-                // (on the scale of the conclusive single sample, q_alarm^2).
-                let (started, score) = first.map_or((t, v.score), |p| (p.since, calibrate::score_of(v.q * 10f64.powf(f64::from(p.log_q)))));
+                // (on the scale of the conclusive single sample, q_alarm^2), as rare as pairs
+                // are on this series (`Clusters::dependence`).
+                let dependence = self.clusters.dependence(stack.pair_q);
+                let (started, score) =
+                    first.map_or((t, v.score), |p| (p.since, calibrate::score_of(v.q * 10f64.powf(f64::from(p.log_q)) * dependence)));
                 self.episode = Some(Episode {
                     started,
                     last_anomalous: t,

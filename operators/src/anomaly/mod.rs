@@ -3,7 +3,9 @@
 //!
 //! Input: `kubesage.metrics` samples (keyed by series). Output: `kubesage.anomalies`, one
 //! `started` record when an anomaly begins (confirmed: a second sample beyond the alarm
-//! level before the first is forgotten, or one sample as improbable as two), `updated`
+//! level before the first is forgotten, or one sample as improbable as two; a pair scores
+//! its joint probability, weighed by how often the series' alarming samples come in pairs
+//! anyway, `detector::Clusters`), `updated`
 //! while it lasts (on a new peak, or every `update_every` samples), one `ended` record
 //! when the series has been unremarkable for `end_after` samples (or went silent for
 //! `idle_after`).

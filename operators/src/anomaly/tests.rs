@@ -514,3 +514,81 @@ fn confirmation_is_a_deviation_the_same_way() {
     assert_eq!(v.transition, Some(Transition::Started), "{v:?}");
     assert_eq!(d.episode.as_ref().map(|e| e.started), Some(t(801)));
 }
+
+/// Clusters of alarming samples (fewer than `end_after` unremarkable samples apart) and
+/// whether each held a second alarming sample the same way as its first.
+#[test]
+fn clusters_count_the_series_pairs() {
+    // A: alarming above, V: alarming below, n: unremarkable.
+    let cases: [(&str, &str, (u32, u32)); 7] = [
+        ("a lone alarming sample", "Annnnnnnnnnnn", (1, 0)),
+        ("two the same way", "AnnA", (1, 1)),
+        ("a swing above then below", "AV", (1, 0)),
+        ("above, below, above again", "AVA", (1, 1)),
+        ("a run counts once", "AAAAA", (1, 1)),
+        ("end_after unremarkable samples apart", "AnnnnnnnnnnnnA", (2, 0)),
+        ("two pairs", "AAnnnnnnnnnnnnVV", (2, 2)),
+    ];
+    for (name, seq, want) in cases {
+        let mut c = detector::Clusters::default();
+        for ch in seq.chars() {
+            c.learn(ch.is_uppercase(), ch != 'V', 12);
+        }
+        assert_eq!((c.starts, c.confirmed), want, "{name}");
+    }
+}
+
+/// The dependence starts at 1 (pairs as rare as independent samples make them) and
+/// grows with the series' own rate of pairs.
+#[test]
+fn dependence_is_the_rate_of_pairs_over_the_independent_one() {
+    let independent = 12.0 * 1e-3;
+    let cases: [(&str, u32, u32, f64); 4] = [
+        ("a fresh series", 0, 0, 1.0),
+        ("clusters that never pair", 200, 0, 1.0),
+        ("every cluster a pair", 50, 50, 51.0 / (50.0 + 1.0 / independent) / independent),
+        ("half of them", 100, 50, 51.0 / (100.0 + 1.0 / independent) / independent),
+    ];
+    for (name, starts, confirmed, want) in cases {
+        let c = detector::Clusters { starts, confirmed, ..detector::Clusters::default() };
+        assert!((c.dependence(independent) - want).abs() < 1e-9, "{name}: {} vs {want}", c.dependence(independent));
+    }
+}
+
+/// On a series whose alarming samples come in pairs, a confirmed pair is little more
+/// than its first sample: it scores its joint probability times the dependence (of the
+/// clusters before the confirming sample), where a series without pairs scores the joint
+/// probability alone.
+#[test]
+fn a_pair_on_a_bursty_series_is_weaker_evidence() {
+    let (stack, d) = learned_residual_detector();
+    // (joint probability, dependence when confirmed, alarm score)
+    let start = |mut d: SeriesDetector| {
+        let mut joint = 1.0;
+        let (mut dependence, mut score) = (0.0, 0.0);
+        for i in 800..802 {
+            let t = T0 + i as i64 * STEP;
+            let x = first_value(&d, t, &stack, |v| v.q <= stack.alarm_q);
+            dependence = d.clusters.dependence(stack.pair_q);
+            let v = d.update(t, x, &stack);
+            joint *= v.q;
+            score = v.alarm_score;
+        }
+        (joint, dependence, score)
+    };
+    let (joint, dependence, calm) = start(d.clone());
+    assert!(dependence == 1.0 && (calm - calibrate::score_of(joint)).abs() < 1e-6, "{calm} {joint} {dependence}");
+    let mut bursty = d;
+    bursty.clusters = detector::Clusters { starts: 40, confirmed: 36, ..detector::Clusters::default() };
+    let (joint, dependence, weak) = start(bursty);
+    assert!(dependence > 10.0, "{dependence}");
+    assert!((weak - calibrate::score_of(joint * dependence)).abs() < 1e-6 && weak < calm, "{weak} {calm}");
+}
+
+/// A series' detector state without a seasonal model stays within 2 KiB.
+#[test]
+fn series_state_is_bounded() {
+    let size = std::mem::size_of::<SeriesDetector>();
+    eprintln!("SeriesDetector: {size} bytes");
+    assert!(size <= 2048, "{size} bytes");
+}
