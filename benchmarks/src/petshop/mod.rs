@@ -74,8 +74,10 @@ pub struct Outcome {
 
 pub fn score_issue(scenario: &Scenario, issue: &Issue, cfg: &RcaConfig) -> Outcome {
     let problem = data::problem(&scenario.graph, &issue.recording, &issue.target_node, &issue.target_metric, issue.onset_ms);
+    // Verdict by size; ranking as rca-sim ranks (`rank`: by certainty too when no service
+    // shows a degradation by size).
     let states = component_states(&problem, cfg);
-    let ranked = kubesage_operators::rca::rank_with_states(&problem, &states, cfg);
+    let ranked = rank(&problem, cfg);
     let names: Vec<String> = ranked.iter().map(|r| problem.components[r.component].id.clone()).collect();
     Outcome {
         scenario: scenario.name.clone(),

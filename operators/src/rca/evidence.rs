@@ -5,8 +5,11 @@
 //! onset, observed value and expected band), alerts and Kubernetes events. A [`Finding`] is
 //! one of those, placed on a component; [`states`] turns them into the same
 //! [`ComponentState`]s [`component_states`](super::component_states) computes from sample
-//! windows, so [`rank_with_states`](super::rank_with_states) — the ranking the benchmarks
-//! measure — ranks them unchanged.
+//! windows, so [`rank_with_states`](super::rank_with_states) ranks them unchanged. (What
+//! only samples show is not in findings: which ways a component is watched
+//! (`ComponentState::travels`), and shifts too small for their size that only their
+//! certainty reveals ([`ranking_states`](super::ranking_states)); the benchmarks, which
+//! rank from samples, have both.)
 
 use super::config::RcaConfig;
 use super::rank::{abnormality, ComponentState};

@@ -17,7 +17,9 @@
 //! * anything else looks abnormal with probability `spurious` (distractors).
 //!
 //! Whether a component looks abnormal is soft: a logistic of its largest sustained shift
-//! (robust standard deviations against its own baseline). So a component that is abnormal
+//! (robust standard deviations against its own baseline; where no service shows a
+//! degradation by size, shifts too small for it are judged by their certainty, see
+//! [`ranking_states`]). So a component that is abnormal
 //! while its dependencies are healthy, and whose degradation explains the most abnormal
 //! dependents (symptoms weighted by `symptom_weight`), ranks first; its victims upstream
 //! rank below it however much worse they look, because under their hypotheses the
@@ -83,7 +85,8 @@ pub struct Ranked {
 #[derive(Debug, Clone, Default)]
 pub struct ComponentState {
     pub observed: bool,
-    /// Largest sustained shift of any fault signal (0 when observed without one).
+    /// Largest sustained shift of any fault signal (0 when observed without one), in
+    /// robust standard deviations (or standard errors, for a shift judged by certainty).
     pub z: f64,
     /// Probability that the component is abnormal.
     pub abnormal: f64,
@@ -198,7 +201,6 @@ pub fn ranking_states(problem: &Problem, cfg: &RcaConfig) -> Vec<ComponentState>
 pub fn component_states_measured(problem: &Problem, cfg: &RcaConfig, measure: Measure) -> Vec<ComponentState> {
     let n = problem.components.len();
     let mut states = vec![ComponentState::default(); n];
-    let mut zprop: Vec<Option<f64>> = vec![None; n];
     let mut ztravel: Vec<[Option<f64>; 2]> = vec![[None; 2]; n];
     let mut zres: Vec<Option<f64>> = vec![None; n];
     let mut load = vec![0.0f64; n];
@@ -222,10 +224,6 @@ pub fn component_states_measured(problem: &Problem, cfg: &RcaConfig, measure: Me
         let Some(sc) = score_measured(sig, cfg, &mut scratch, measure) else { continue };
         st.observed = true;
         st.step = st.step.max(sampling_step(sig));
-        if sig.kind.propagates() {
-            let z = &mut zprop[sig.component];
-            *z = Some(z.map_or(sc.z, |v| v.max(sc.z)));
-        }
         if let Some(t) = Travel::of(sig.kind) {
             let z = &mut ztravel[sig.component][t as usize];
             *z = Some(z.map_or(sc.z, |v| v.max(sc.z)));
@@ -260,8 +258,10 @@ pub fn component_states_measured(problem: &Problem, cfg: &RcaConfig, measure: Me
         }
     }
     let a = |z: f64| abnormality(z, cfg);
-    for ((((st, zp), zr), l), zt) in states.iter_mut().zip(zprop).zip(zres).zip(load).zip(ztravel) {
+    for (((st, zr), l), zt) in states.iter_mut().zip(zres).zip(load).zip(ztravel) {
         st.travels = zt.map(|z| z.map(a));
+        // The propagating signals' largest shift (latency or errors).
+        let zp = zt.into_iter().flatten().reduce(f64::max);
         // Only the share of a resource's rise the load does not explain is the
         // component's own (a fault exhausting it); a rise the load matches is busy work.
         let raw = st.resource_rise;
@@ -281,7 +281,7 @@ pub fn component_states_measured(problem: &Problem, cfg: &RcaConfig, measure: Me
             None => cfg.unobserved_gate,
         };
     }
-    own_errors(problem, cfg, &mut states, &mut scratch);
+    own_errors(problem, cfg, &mut states, &mut scratch, measure);
     states
 }
 
@@ -294,7 +294,7 @@ pub fn component_states_measured(problem: &Problem, cfg: &RcaConfig, measure: Me
 /// shared with other callers may have failed their requests rather than this one's, so
 /// taking all its failures off is an upper bound: it can only make a caller look less
 /// like the root while a dependency of it fails more than usual.
-fn own_errors(problem: &Problem, cfg: &RcaConfig, states: &mut [ComponentState], scratch: &mut Scratch) {
+fn own_errors(problem: &Problem, cfg: &RcaConfig, states: &mut [ComponentState], scratch: &mut Scratch, measure: Measure) {
     // Without counts (the operator's usual case) nothing to do: nothing allocated.
     if !problem.signals.iter().any(is_weighted) {
         return;
@@ -321,7 +321,7 @@ fn own_errors(problem: &Problem, cfg: &RcaConfig, states: &mut [ComponentState],
         if passed[c].is_empty() || !st.observed {
             continue;
         }
-        let Some(net) = score_measured(&net_of(&problem.signals[i], &passed[c]), cfg, scratch, Measure::Size) else { continue };
+        let Some(net) = score_measured(&net_of(&problem.signals[i], &passed[c]), cfg, scratch, measure) else { continue };
         let (mut z, mut zp) = (0.0f64, f64::NEG_INFINITY);
         for (k, sc) in &st.scores {
             let zk = if *k == i { net.z } else { sc.z };
@@ -416,9 +416,11 @@ pub(super) fn gate(states: &[ComponentState], u: usize, c: usize, cfg: &RcaConfi
     // without an error ratio) may pass the fault on unseen in the other, when that is how
     // its dependent shows it: as likely as through a component not watched at all.
     let mut degraded = su.degraded;
-    for (mine, theirs) in su.travels.iter().zip(&sc.travels) {
-        if mine.is_none() && su.travels.iter().any(Option::is_some) && theirs.is_some_and(|d| d >= 0.5) {
-            degraded = degraded.max(cfg.unobserved_gate);
+    if su.service_seen {
+        for (mine, theirs) in su.travels.iter().zip(&sc.travels) {
+            if mine.is_none() && theirs.is_some_and(|d| d >= 0.5) {
+                degraded = degraded.max(cfg.unobserved_gate);
+            }
         }
     }
     if let (Some(du), Some(dc)) = (su.latency_delta, sc.latency_delta) {

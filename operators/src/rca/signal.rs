@@ -150,7 +150,8 @@ impl Signal {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct SignalScore {
     /// Shift in robust standard deviations (binomial: signed-root deviance), sustained
-    /// over the persistence rule; positive is the bad direction.
+    /// over the persistence rule; positive is the bad direction. Judged by certainty
+    /// (`by_certainty`), the window median's shift in standard errors.
     pub z: f64,
     /// The same shift in the signal's own unit (error ratio: ratio above baseline).
     pub delta: f64,
@@ -464,7 +465,7 @@ fn continuous(signal: &Signal, cfg: &RcaConfig, scratch: &mut Scratch, measure: 
         zs.push(z);
     }
     let k = persistence(zs.len(), cfg);
-    let onset = sustained_onset(&signal.window, zs, k, cfg).or(onset);
+    let mut onset = sustained_onset(&signal.window, zs, k, cfg).or(onset);
     let mut z = kth_largest(zs, k);
     let mut delta = z * scale;
     let mut by_certainty = false;
@@ -472,19 +473,45 @@ fn continuous(signal: &Signal, cfg: &RcaConfig, scratch: &mut Scratch, measure: 
     if measure == Measure::Certainty && z < cfg.threshold_z {
         window.clear();
         window.extend(signal.window.iter().map(|s| s.value).filter(|v| v.is_finite()));
-        if !window.is_empty() {
-            // The median of n normal samples has a standard error of sqrt(pi / 2) sigma /
-            // sqrt(n); the difference of two independent medians, the root of the sum of
-            // their squares.
-            let moved = shift(median(window));
-            let se = scale * (std::f64::consts::FRAC_PI_2 * (1.0 / window.len() as f64 + 1.0 / base.len() as f64)).sqrt();
+        let moved = if window.is_empty() { 0.0 } else { shift(median(window)) };
+        // Not below what counts as practically significant, however sure.
+        if moved >= cfg.min_relative_shift * floor_level {
+            // The median of n independent normal samples has a standard error of
+            // sqrt(pi / 2) sigma / sqrt(n), the difference of two medians the root of the
+            // sum of their squares; successive samples of a metric are correlated, and
+            // count as n (1 - r) / (1 + r) independent ones (r: the baseline's lag-one
+            // autocorrelation).
+            let r = lag_one_autocorrelation(&signal.baseline, level).clamp(0.0, 0.99);
+            let independent = (1.0 - r) / (1.0 + r);
+            let (nw, nb) = (window.len() as f64 * independent, base.len() as f64 * independent);
+            let se = scale * (std::f64::consts::FRAC_PI_2 * (1.0 / nw + 1.0 / nb)).sqrt();
             if moved / se > z {
                 (z, delta, by_certainty) = (moved / se, moved, true);
+                // The shift held for the whole window: it dates from the window's start.
+                onset = signal.window.first().map(|s| s.t);
             }
         }
     }
     let observed = if dir == 0.0 { level + delta } else { level + dir * delta };
     Some(SignalScore { z, delta, level, observed, onset, by_certainty })
+}
+
+/// Lag-one autocorrelation of the finite consecutive samples around `level` (0 without
+/// variation).
+fn lag_one_autocorrelation(samples: &[Sample], level: f64) -> f64 {
+    let (mut num, mut den) = (0.0, 0.0);
+    for w in samples.windows(2) {
+        let (a, b) = (w[0].value - level, w[1].value - level);
+        if a.is_finite() && b.is_finite() {
+            num += a * b;
+            den += a * a;
+        }
+    }
+    if den > 0.0 {
+        num / den
+    } else {
+        0.0
+    }
 }
 
 /// Signed-root deviance of `e` failures in `n` trials against ratio `p0`: approximately a
@@ -565,20 +592,25 @@ mod tests {
     #[test]
     fn shifts_judged_by_size_or_certainty_table() {
         let cfg = RcaConfig::default();
-        // A baseline of 120 samples around 100 with a robust sigma near 10 (uniform
-        // quantiles of +-17), and windows of 60.
+        // Baselines of 120 samples around 100 with a robust sigma near 12.6 (uniform
+        // quantiles of +-17; consecutive samples uncorrelated, or a slow wave of the
+        // same spread), and windows of 60 continuing them.
         let noise = |i: usize| ((i * 37) % 61) as f64 / 60.0 * 34.0 - 17.0;
-        let base: Vec<f64> = (0..120).map(|i| 100.0 + noise(i)).collect();
-        let window = |f: &dyn Fn(usize) -> f64| (0..60).map(|i| 100.0 + noise(i + 7) + f(i)).collect::<Vec<f64>>();
-        // (case, window, size z below the threshold, certainty takes over)
-        let cases: Vec<(&str, Vec<f64>, bool, bool)> = vec![
-            ("a persistent shift of about one sigma", window(&|_| 10.0), true, true),
-            ("a glitch of three samples", window(&|i| if i < 3 { 25.0 } else { 0.0 }), true, false),
-            ("a shift large for its size", window(&|_| 60.0), false, false),
-            ("no shift", window(&|_| 0.0), true, false),
+        let wave = |i: usize| 17.0 * (i as f64 / 10.0).sin();
+        let base = |f: &dyn Fn(usize) -> f64| (0..120).map(|i| 100.0 + f(i)).collect::<Vec<f64>>();
+        let window = |f: &dyn Fn(usize) -> f64, add: &dyn Fn(usize) -> f64| (0..60).map(|i| 100.0 + f(120 + i) + add(i)).collect::<Vec<f64>>();
+        // (case, baseline, window, size z below the threshold, certainty takes over)
+        type Case = (&'static str, Vec<f64>, Vec<f64>, bool, bool);
+        let cases: Vec<Case> = vec![
+            ("a persistent shift of about one sigma", base(&noise), window(&noise, &|_| 13.0), true, true),
+            ("the same shift below the practical floor (10% of the level)", base(&noise), window(&noise, &|_| 8.0), true, false),
+            ("the same shift on a slow wave: few independent samples", base(&wave), window(&wave, &|_| 13.0), true, false),
+            ("a glitch of three samples", base(&noise), window(&noise, &|i| if i < 3 { 25.0 } else { 0.0 }), true, false),
+            ("a shift large for its size", base(&noise), window(&noise, &|_| 60.0), false, false),
+            ("no shift", base(&noise), window(&noise, &|_| 0.0), true, false),
         ];
-        for (name, w, small, certain) in cases {
-            let s = sig(SignalKind::Latency, &base, &w);
+        for (name, b, w, small, certain) in cases {
+            let s = sig(SignalKind::Latency, &b, &w);
             let mut scratch = Scratch::default();
             let size = score_measured(&s, &cfg, &mut scratch, Measure::Size).expect("scored");
             let sure = score_measured(&s, &cfg, &mut scratch, Measure::Certainty).expect("scored");
@@ -586,7 +618,8 @@ mod tests {
             assert!(!size.by_certainty, "{name}");
             assert_eq!(sure.by_certainty, certain, "{name}: certainty z {} against size {}", sure.z, size.z);
             if certain {
-                assert!(sure.z >= cfg.threshold_z && (sure.delta - 10.0).abs() < 3.0, "{name}: {sure:?}");
+                assert!(sure.z >= cfg.threshold_z && (sure.delta - 13.0).abs() < 3.0, "{name}: {sure:?}");
+                assert_eq!(sure.onset, s.window.first().map(|x| x.t), "{name}: dated from the window's start");
             } else {
                 assert_eq!(sure, size, "{name}");
             }

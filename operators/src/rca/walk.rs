@@ -112,7 +112,8 @@ impl Graph {
 /// How a degradation of `u` passes to its dependent `c`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(super) struct Link {
-    /// Probability that `u` is degraded.
+    /// Probability that `u` passes a degradation on: that it is degraded, or at least
+    /// `unobserved_gate` where it is not watched in the way its dependent shows one.
     pub(super) degraded: f64,
     /// How consistent the pair is with `u` causing `c`'s shift: `u`'s latency increase
     /// large enough to cover `c`'s, `u` not clearly later than `c` (1: fully).
