@@ -96,8 +96,6 @@ pub struct ComponentState {
     pub resource_rise: Option<f64>,
     /// Probability that its service degraded (propagating signals; else `abnormal`).
     pub degraded: f64,
-    /// It has propagating signals (latency, errors): `degraded` is seen, not assumed.
-    pub service_seen: bool,
     /// Probability that its service degraded in each way a degradation travels, latency
     /// and errors ([`Travel`]); `None` where it has no such signal (or the state was
     /// summarised from findings, which do not say what is watched).
@@ -115,6 +113,13 @@ pub struct ComponentState {
     /// Its state without the failed requests its dependencies passed up ([`own_errors`]);
     /// `None` when nothing was taken off. What its own fault would show.
     pub own: Option<OwnState>,
+}
+
+impl ComponentState {
+    /// It has propagating signals (latency, errors): `degraded` is seen, not assumed.
+    pub fn service_seen(&self) -> bool {
+        self.travels.iter().any(Option::is_some)
+    }
 }
 
 /// The two ways a degradation travels from a dependency to its dependents, as indices of
@@ -190,7 +195,7 @@ pub fn component_states(problem: &Problem, cfg: &RcaConfig) -> Vec<ComponentStat
 /// are sure but small from counting as anomalies next to the large ones.
 pub fn ranking_states(problem: &Problem, cfg: &RcaConfig) -> Vec<ComponentState> {
     let states = component_states(problem, cfg);
-    let mut service = states.iter().filter(|s| s.observed && s.service_seen).peekable();
+    let mut service = states.iter().filter(|s| s.observed && s.service_seen()).peekable();
     if service.peek().is_none() || service.any(|s| s.degraded >= 0.5) {
         return states;
     }
@@ -274,7 +279,6 @@ pub fn component_states_measured(problem: &Problem, cfg: &RcaConfig, measure: Me
         st.scores.sort_by(|x, y| y.1.z.total_cmp(&x.1.z).then(x.0.cmp(&y.0)));
         st.z = st.scores.first().map_or(0.0, |s| s.1.z.max(0.0));
         st.abnormal = if st.observed { a(st.z) } else { f64::NAN };
-        st.service_seen = zp.is_some();
         st.degraded = match zp {
             Some(z) => a(z),
             None if st.observed => st.abnormal,
@@ -416,7 +420,7 @@ pub(super) fn gate(states: &[ComponentState], u: usize, c: usize, cfg: &RcaConfi
     // without an error ratio) may pass the fault on unseen in the other, when that is how
     // its dependent shows it: as likely as through a component not watched at all.
     let mut degraded = su.degraded;
-    if su.service_seen {
+    if su.service_seen() {
         for (mine, theirs) in su.travels.iter().zip(&sc.travels) {
             if mine.is_none() && theirs.is_some_and(|d| d >= 0.5) {
                 degraded = degraded.max(cfg.unobserved_gate);
@@ -565,7 +569,7 @@ impl<'a> Scorer<'a> {
         // Noisy neighbours: a co-located component the walk does not already explain and
         // whose service is not degraded (a degraded service is the call graph's to weigh).
         for &(v, e) in &self.nb[self.nb_start[h]..self.nb_start[h + 1]] {
-            if reach[v] < 0.5 && states[v].observed && !(states[v].service_seen && states[v].degraded >= 0.5) {
+            if reach[v] < 0.5 && states[v].observed && !(states[v].service_seen() && states[v].degraded >= 0.5) {
                 let w = if is_symptom[v] { cfg.symptom_weight } else { 1.0 };
                 llr += w * (1.0 + e * self.cslope[v]).ln();
                 if explain && states[v].resource >= 0.5 && e >= 0.5 {
@@ -640,13 +644,13 @@ struct ServiceSplit {
 
 impl ServiceSplit {
     fn of(st: &ComponentState) -> Option<ServiceSplit> {
-        st.service_seen.then(|| ServiceSplit { service: st.degraded, abnormal: st.abnormal.max(st.degraded) })
+        st.service_seen().then(|| ServiceSplit { service: st.degraded, abnormal: st.abnormal.max(st.degraded) })
     }
 
     /// The split of what a fault of its own would show ([`ComponentState::own`]).
     fn own(st: &ComponentState) -> Option<ServiceSplit> {
         match st.own {
-            Some(o) if st.service_seen => Some(ServiceSplit { service: o.degraded, abnormal: o.abnormal.max(o.degraded) }),
+            Some(o) if st.service_seen() => Some(ServiceSplit { service: o.degraded, abnormal: o.abnormal.max(o.degraded) }),
             _ => ServiceSplit::of(st),
         }
     }

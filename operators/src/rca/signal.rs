@@ -548,7 +548,7 @@ fn binomial(signal: &Signal, cfg: &RcaConfig, zs: &mut Vec<f64>) -> Option<Signa
     let (mut e, mut n, mut above) = (0.0, 0.0, 0usize);
     let mut onset = None;
     for s in &signal.window {
-        if !(s.value.is_finite() && s.weight.is_finite() && s.weight > 0.0) {
+        if !usable_weight(s) {
             zs.push(0.0);
             continue;
         }
