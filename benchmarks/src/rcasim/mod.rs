@@ -2,7 +2,8 @@
 //! injected fault per case (CPU hog, memory leak, network delay, packet loss, disk I/O)
 //! that propagates along the call graph, so callers often look worse than the root cause
 //! (fan-out multiplies a dependency's latency, retries its errors, and quiet callers show
-//! a shift in more standard deviations than a noisy root), plus distractors (CPU bursts,
+//! a shift in more standard deviations than a noisy root; call chains are at most
+//! [`sim::MAX_CALL_DEPTH`] deep, as in real applications), plus distractors (CPU bursts,
 //! memory steps, short latency glitches, noisy neighbours on the root's nodes) and missing
 //! metrics (columns dropped, samples lost, for any service, the root's included).
 //!
@@ -87,11 +88,13 @@ pub fn run(args: Args) -> Result<(), String> {
         return Err(format!("{}: not empty; give an empty or new directory", out.display()));
     }
     let mut dirs = Vec::new();
+    let mut profiles = Vec::new();
     for &n in &sizes {
-        for &seed in &seeds {
-            let case = sim::generate(seed, n as usize, seed as usize);
-            dirs.push(write_case(&out, &case)?);
+        let generated: Vec<sim::Case> = seeds.iter().map(|&seed| sim::generate(seed, n as usize, seed as usize)).collect();
+        for case in &generated {
+            dirs.push(write_case(&out, case)?);
         }
+        profiles.push((n, sim::profile(&generated)));
     }
     let cases = dirs.iter().map(|d| rcaeval::load_case(d)).collect::<Result<Vec<_>, _>>()?;
     if args.detail {
@@ -106,6 +109,13 @@ pub fn run(args: Args) -> Result<(), String> {
         out.display(),
         started.elapsed().as_secs_f64()
     );
+    // What the simulated applications look like before the fault (no ranking involved).
+    for (n, p) in &profiles {
+        println!(
+            "  {n:>3} services, before the fault: frontend latency-50 median {:.3}s (p90 over cases {:.3}s), slowest service {:.3}s, busiest service {:.2} cores, call chains up to {} deep",
+            p.frontend_latency_median, p.frontend_latency_p90, p.slowest_service_latency, p.busiest_service_cpu, p.deepest_call_chain
+        );
+    }
     // Per size, KubeSage only (the table below is over every case).
     for &n in &sizes {
         let sub: Vec<rcaeval::Case> = cases.iter().filter(|c| c.services().len() == n as usize).cloned().collect();
@@ -175,6 +185,27 @@ mod tests {
         let again = write_case(&root, &case).expect("written");
         assert!(again.ends_with("2"));
         std::fs::remove_dir_all(&root).expect("cleanup");
+    }
+
+    #[test]
+    fn call_chains_stay_as_deep_as_real_applications_and_every_service_is_called() {
+        let mut deepest = 0;
+        for seed in 0..30u64 {
+            let case = sim::generate(seed, 50, seed as usize);
+            let depth = case.topology.depth();
+            assert!(depth <= sim::MAX_CALL_DEPTH, "seed {seed}: chains {depth} deep");
+            deepest = deepest.max(depth);
+            for callee in 1..50 {
+                assert!(case.topology.calls.iter().any(|c| c.callee == callee), "seed {seed}: service {callee} has no caller");
+            }
+        }
+        // The cap binds: 50-service applications do reach it.
+        assert_eq!(deepest, sim::MAX_CALL_DEPTH);
+        let p = sim::profile(&(0..10u64).map(|seed| sim::generate(seed, 10, seed as usize)).collect::<Vec<_>>());
+        assert_eq!(p.cases, 10);
+        assert!(p.frontend_latency_median > 0.0 && p.frontend_latency_median <= p.frontend_latency_p90);
+        assert!(p.frontend_latency_p90 <= p.slowest_service_latency);
+        assert!(p.deepest_call_chain <= sim::MAX_CALL_DEPTH);
     }
 
     #[test]

@@ -14,6 +14,12 @@ pub const METRICS: [&str; 7] = ["cpu", "mem", "diskio", "latency-50", "latency-9
 pub const STEP_S: i64 = 5;
 pub const NORMAL_ROWS: usize = 120;
 pub const FAULT_ROWS: usize = 60;
+/// Longest chain of calls below the frontend. Request paths in real microservice
+/// applications are a few calls deep (RCAEval's Online Boutique, Sock Shop and Train
+/// Ticket); unbounded chains compound fan-out into absurd traffic and latency (before this
+/// cap: chains 21 deep, a 50-service frontend's median latency 531 s, services at millions
+/// of cores).
+pub const MAX_CALL_DEPTH: usize = 5;
 
 #[derive(Debug, Clone)]
 pub struct Service {
@@ -119,17 +125,24 @@ pub fn topology(n: usize, rng: &mut Rng) -> Topology {
         })
         .collect();
     let mut calls = Vec::new();
+    // Calls below the frontend on the service's longest chain, capped at MAX_CALL_DEPTH.
+    let mut depth = vec![0usize; n];
     for callee in 1..n {
-        // Callers have lower indices: a DAG with the frontend on top.
-        let lo = callee.saturating_sub(6);
-        let first = lo + rng.below(callee - lo);
+        // Callers have lower indices: a DAG with the frontend on top. The first caller is
+        // one of the six services before it that may still call deeper (the frontend
+        // always may).
+        let may_call = |i: &usize| depth[*i] < MAX_CALL_DEPTH;
+        let near: Vec<usize> = (callee.saturating_sub(6)..callee).filter(may_call).collect();
+        let near = if near.is_empty() { (0..callee).filter(may_call).collect() } else { near };
+        let first = near[rng.below(near.len())];
         let mut callers = vec![first];
         if callee > 2 && rng.f() < 0.35 {
             let second = rng.below(callee);
-            if second != first {
+            if second != first && may_call(&second) {
                 callers.push(second);
             }
         }
+        depth[callee] = callers.iter().map(|&c| depth[c] + 1).max().unwrap_or(1);
         for caller in callers {
             let fan_out = [1.0, 1.0, 1.0, 2.0, 3.0][rng.below(5)];
             calls.push(Call { caller, callee, fan_out, lag: rng.below(2) });
@@ -332,5 +345,75 @@ impl Case {
             "seed": self.seed,
             "distractors": self.distractors.iter().map(|d| format!("{:?} on {}", d.kind, self.topology.services[d.service].name)).collect::<Vec<_>>(),
         })
+    }
+}
+
+/// What a set of generated applications looks like before the fault, so the simulator's
+/// realism can be checked without ranking anything: the frontend's median latency, the
+/// slowest service's, the busiest service's CPU, and the deepest call chain.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Profile {
+    pub cases: usize,
+    /// Frontend latency-50 (seconds): median and 90th percentile over cases.
+    pub frontend_latency_median: f64,
+    pub frontend_latency_p90: f64,
+    /// Largest latency-50 of any service in any case, seconds.
+    pub slowest_service_latency: f64,
+    /// Largest CPU (cores) of any service in any case.
+    pub busiest_service_cpu: f64,
+    /// Longest call chain below the frontend in any case.
+    pub deepest_call_chain: usize,
+}
+
+impl Topology {
+    /// Calls on the longest chain from the frontend (callers have lower indices).
+    pub fn depth(&self) -> usize {
+        let mut depth = vec![0usize; self.services.len()];
+        for callee in 0..self.services.len() {
+            for c in self.calls.iter().filter(|c| c.callee == callee) {
+                depth[callee] = depth[callee].max(depth[c.caller] + 1);
+            }
+        }
+        depth.into_iter().max().unwrap_or(0)
+    }
+}
+
+fn median_of(mut v: Vec<f64>) -> f64 {
+    v.retain(|x| x.is_finite());
+    v.sort_by(f64::total_cmp);
+    if v.is_empty() { f64::NAN } else { v[v.len() / 2] }
+}
+
+fn quantile_of(mut v: Vec<f64>, q: f64) -> f64 {
+    v.sort_by(f64::total_cmp);
+    if v.is_empty() { f64::NAN } else { v[((v.len() - 1) as f64 * q).round() as usize] }
+}
+
+/// Profile of the cases' pre-fault rows (medians per column, so noise and lost samples
+/// do not count).
+pub fn profile(cases: &[Case]) -> Profile {
+    let pre = |case: &Case, service: &str, metric: &str| {
+        case.columns.get(&format!("{service}_{metric}")).map(|v| median_of(v[..NORMAL_ROWS].to_vec()))
+    };
+    let mut frontend = Vec::new();
+    let (mut slowest, mut busiest, mut deepest) = (0.0f64, 0.0f64, 0usize);
+    for case in cases {
+        // A case whose frontend latency column was dropped does not count here.
+        if let Some(l) = pre(case, "frontend", "latency-50") {
+            frontend.push(l);
+        }
+        for s in &case.topology.services {
+            slowest = slowest.max(pre(case, &s.name, "latency-50").unwrap_or(0.0));
+            busiest = busiest.max(pre(case, &s.name, "cpu").unwrap_or(0.0));
+        }
+        deepest = deepest.max(case.topology.depth());
+    }
+    Profile {
+        cases: cases.len(),
+        frontend_latency_median: median_of(frontend.clone()),
+        frontend_latency_p90: quantile_of(frontend, 0.9),
+        slowest_service_latency: slowest,
+        busiest_service_cpu: busiest,
+        deepest_call_chain: deepest,
     }
 }
