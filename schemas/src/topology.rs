@@ -24,6 +24,10 @@ pub struct TopologyUpdate {
     /// Service-call edges (`from` calls `to`), from a mesh or traces.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub calls: Vec<ObjectRef>,
+    /// ConfigMaps and Secrets a Pod reads (volumes, projected volumes, `envFrom`, `env`
+    /// `valueFrom`), so that an edit of one is a change of the workloads using it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub uses: Vec<ObjectRef>,
     pub resource_version: String,
 }
 

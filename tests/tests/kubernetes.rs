@@ -1,7 +1,8 @@
 //! The Kubernetes collector against a local HTTP server that speaks the API server's
 //! list/watch protocol (chunked watch streams, bookmarks, 410 Gone) with objects shaped
 //! like real ones: repeats of an Event become occurrence records, a 410 forces a relist
-//! that emits no duplicates, and the watch resumes from the bookmark's resourceVersion.
+//! that emits no duplicates, the watch resumes from the bookmark's resourceVersion, and an
+//! edit of a ConfigMap's data (not of its labels) becomes one `ConfigChanged` event.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -43,8 +44,17 @@ fn pod(rv: &str) -> Value {
         "metadata": {"name": "payments-7c9d8f6b5d-bx2kq", "namespace": "shop", "uid": "p1", "resourceVersion": rv, "creationTimestamp": "2025-06-01T00:00:00Z",
             "labels": {"app": "payments", "pod-template-hash": "7c9d8f6b5d"},
             "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "payments-7c9d8f6b5d", "uid": "rs1", "controller": true}]},
-        "spec": {"nodeName": "node-a", "containers": [{"name": "payments", "image": "shop/payments:1.4.2"}]},
+        "spec": {"nodeName": "node-a", "containers": [{"name": "payments", "image": "shop/payments:1.4.2", "envFrom": [{"configMapRef": {"name": "payments-flags"}}]}],
+            "volumes": [{"name": "db", "secret": {"secretName": "payments-db"}}]},
         "status": {"phase": "Running"}
+    })
+}
+
+fn config_map(rv: &str, data: Value, labels: Value) -> Value {
+    json!({
+        "apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "payments-flags", "namespace": "shop", "uid": "cm1", "resourceVersion": rv, "creationTimestamp": "2025-06-01T00:00:00Z", "labels": labels},
+        "data": data
     })
 }
 
@@ -74,6 +84,7 @@ async fn api(State(state): State<Arc<Mutex<Api>>>, uri: Uri, Query(q): Query<Has
             ("/apis/events.k8s.io/v1/events", 1) => list(vec![event("ea", "10", 1, "BackOff")], "100"),
             ("/apis/events.k8s.io/v1/events", _) => list(vec![event("ea", "101", 3, "BackOff"), event("eb", "150", 1, "Unhealthy")], "200"),
             ("/api/v1/pods", _) => list(vec![pod("5")], "100"),
+            ("/api/v1/configmaps", _) => list(vec![config_map("20", json!({"checkout.v2": "false", "retries": "3"}), json!({}))], "100"),
             _ => list(vec![], "100"),
         };
     }
@@ -93,6 +104,13 @@ async fn api(State(state): State<Arc<Mutex<Api>>>, uri: Uri, Query(q): Query<Has
             false,
         ),
         ("/api/v1/pods", 1) => watch(vec![json!({"type": "DELETED", "object": pod("6")})], true),
+        ("/api/v1/configmaps", 1) => watch(
+            vec![
+                json!({"type": "MODIFIED", "object": config_map("21", json!({"checkout.v2": "true", "retries": "3"}), json!({}))}),
+                json!({"type": "MODIFIED", "object": config_map("22", json!({"checkout.v2": "true", "retries": "3"}), json!({"team": "payments"}))}),
+            ],
+            true,
+        ),
         _ => watch(vec![], true),
     }
 }
@@ -120,13 +138,14 @@ fn watch_resumes_relists_on_410_and_never_duplicates() {
     let started = chrono::Utc::now() - chrono::Duration::seconds(1);
     let _ks = run_kubesage(&config, &["collect"], &log);
 
+    let occurrences = || -> Vec<Envelope<K8sEvent>> { broker.read_json::<Envelope<K8sEvent>>(topics::K8S_EVENTS).into_iter().filter(|e| e.data.regarding.kind == "Pod").collect() };
     eventually(Duration::from_secs(60), || {
-        let e: Vec<Envelope<K8sEvent>> = broker.read_json(topics::K8S_EVENTS);
+        let e = occurrences();
         (e.len() >= 3 && state.lock().expect("state").lists.get("/apis/events.k8s.io/v1/events").copied().unwrap_or(0) >= 2).then_some(e)
     })
     .unwrap_or_else(|| panic!("events did not arrive; log:\n{}", tail(&log, 30)));
     std::thread::sleep(Duration::from_secs(2)); // anything extra would show up by now
-    let events: Vec<Envelope<K8sEvent>> = broker.read_json(topics::K8S_EVENTS);
+    let events = occurrences();
     let seen: Vec<(String, u32)> = events.iter().map(|e| (e.data.event_uid.clone(), e.data.count)).collect();
     assert_eq!(seen, vec![("ea".to_string(), 1), ("ea".to_string(), 3), ("eb".to_string(), 1)], "one record per occurrence, none repeated by the relist");
     assert_eq!(events[1].data.observed_at.to_rfc3339(), "2026-11-23T10:03:00+00:00", "series.lastObservedTime is the event time");
@@ -149,6 +168,8 @@ fn watch_resumes_relists_on_410_and_never_duplicates() {
     assert_eq!(topo[0].data.op, TopologyOp::Upsert);
     assert_eq!(topo[0].data.node.as_deref(), Some("node-a"));
     assert_eq!(topo[0].data.owners[0].name, "payments-7c9d8f6b5d");
+    let reads: Vec<String> = topo[0].data.uses.iter().map(|r| format!("{}/{}/{}", r.kind, r.namespace, r.name)).collect();
+    assert_eq!(reads, vec!["ConfigMap/shop/payments-flags", "Secret/shop/payments-db"], "what the pod reads");
     assert_eq!(topo[1].data.op, TopologyOp::Delete);
     for t in &topo {
         assert!(t.time >= started, "a topology record is stamped when the change was observed, not at the object's creation: {}", t.time);
@@ -156,5 +177,17 @@ fn watch_resumes_relists_on_410_and_never_duplicates() {
     let keys: Vec<String> = broker.read_all(topics::TOPOLOGY).into_iter().map(|(k, _)| k).collect();
     assert!(keys.iter().all(|k| k == "Pod/shop/payments-7c9d8f6b5d-bx2kq"), "keyed by object: {keys:?}");
     let event_keys: Vec<String> = broker.read_all(topics::K8S_EVENTS).into_iter().map(|(k, _)| k).collect();
-    assert!(event_keys.iter().all(|k| k == "Pod/shop/payments-7c9d8f6b5d-bx2kq"), "keyed by the object they regard: {event_keys:?}");
+    assert!(event_keys.iter().all(|k| k == "Pod/shop/payments-7c9d8f6b5d-bx2kq" || k == "ConfigMap/shop/payments-flags"), "keyed by the object they regard: {event_keys:?}");
+
+    // The ConfigMap: its first sight is the baseline, the data edit one change naming the
+    // key (not the value), the label edit nothing.
+    let config_changes = || -> Vec<Envelope<K8sEvent>> { broker.read_json::<Envelope<K8sEvent>>(topics::K8S_EVENTS).into_iter().filter(|e| e.data.regarding.kind == "ConfigMap").collect() };
+    eventually(Duration::from_secs(30), || (!config_changes().is_empty()).then_some(())).unwrap_or_else(|| panic!("no config change; log:\n{}", tail(&log, 30)));
+    std::thread::sleep(Duration::from_secs(1));
+    let changes = config_changes();
+    assert_eq!(changes.len(), 1, "{changes:?}");
+    let c = &changes[0].data;
+    assert_eq!((c.reason.as_str(), c.regarding.name.as_str(), c.note.as_str()), ("ConfigChanged", "payments-flags", "data changed: checkout.v2"));
+    assert_eq!(c.event_uid, "cm1@21");
+    assert!(changes[0].time >= started);
 }

@@ -316,12 +316,17 @@ fn fmt_time(ms: Millis) -> String {
     from_millis(ms).format("%H:%M:%S").to_string()
 }
 
-/// The component a change event is about: a Node, else the owner root of the object.
-fn change_component(cluster: &str, kind: &str, ns: &str, name: &str, topo: &Topology) -> String {
-    if kind == "Node" {
-        node_key(name)
-    } else {
-        topo.owner_root(cluster, &key(kind, ns, name))
+/// The components a change event is about: a Node; for a ConfigMap or Secret, every
+/// workload whose Pods read it (itself when none is known); else the owner root.
+fn changed_components(cluster: &str, kind: &str, ns: &str, name: &str, topo: &Topology) -> Vec<String> {
+    match kind {
+        "Node" => vec![node_key(name)],
+        "ConfigMap" | "Secret" => {
+            let k = key(kind, ns, name);
+            let users = topo.roots_using(cluster, &k);
+            if users.is_empty() { vec![k] } else { users }
+        }
+        _ => vec![topo.owner_root(cluster, &key(kind, ns, name))],
     }
 }
 
@@ -366,7 +371,9 @@ pub fn place_evidence<'a>(cluster: &'a str, records: &[&'a Envelope<Signal>], vi
             Signal::Event(ev) => {
                 let r = &ev.regarding;
                 let what = if ev.note.is_empty() { ev.reason.clone() } else { format!("{}: {}", ev.reason, ev.note) };
-                changes.push((change_component(cluster, &r.kind, &r.namespace, &r.name, topo), to_millis(&ev.observed_at), what));
+                for component in changed_components(cluster, &r.kind, &r.namespace, &r.name, topo) {
+                    changes.push((component, to_millis(&ev.observed_at), what.clone()));
+                }
             }
             Signal::Anomaly(a) => {
                 let Some(p) = place(e, topo, view.config, &mut classes) else { continue };

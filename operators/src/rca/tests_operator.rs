@@ -118,6 +118,45 @@ fn a_recent_change_counts_as_evidence() {
 }
 
 #[test]
+fn a_configmap_edit_is_a_change_of_every_workload_reading_it() {
+    use crate::topology::tests::{oref, pod};
+    use kubesage_schemas::topology::TopologyUpdate;
+    let reading = |i: usize, name: &str, app: &str, config: &str| {
+        let owner = if app == "redis" { oref("StatefulSet", "shop", "redis") } else { oref("ReplicaSet", "shop", "cart-5b7c9d8f4") };
+        // After the shop's own updates (same-time records apply in id order).
+        let u = TopologyUpdate { uses: vec![oref("ConfigMap", "shop", config)], ..pod("shop", name, owner, "n3", app) };
+        signal::from_topology(Envelope::new(stable_id(&["reads", &i.to_string()]), "test", from_millis(T0 - 30_000), "t", "c1", u))
+    };
+    let evidence_of = |events: Vec<Envelope<Signal>>, component: &str| {
+        let mut events = events;
+        events.sort_by_key(|e| to_millis(&e.time));
+        let reports: Vec<Envelope<RcaReport>> = decode(&run(&events, None), OUTPUT);
+        let last = reports.last().expect("report").clone();
+        last.data.candidates.iter().find(|c| c.component == component).map(|c| c.evidence.clone()).unwrap_or_default()
+    };
+    let edit = k8s_event(-60, "ConfigMap", "redis-conf", "ConfigChanged", "Normal");
+    let cases: Vec<(&str, Vec<Envelope<Signal>>, bool)> = vec![
+        ("redis reads the edited ConfigMap", vec![reading(0, "redis-0", "redis", "redis-conf"), edit.clone()], true),
+        ("redis reads another one", vec![reading(0, "redis-0", "redis", "other"), edit.clone()], false),
+        ("nobody reads it", vec![edit.clone()], false),
+    ];
+    for (name, extra, counted) in cases {
+        let mut events = storm();
+        events.extend(extra);
+        let evidence = evidence_of(events, "StatefulSet/shop/redis");
+        assert!(!evidence.is_empty(), "{name}: redis is a candidate");
+        assert_eq!(evidence.iter().any(|e| e.contains("change") && e.contains("ConfigChanged")), counted, "{name}: {evidence:?}");
+    }
+    // Shared by two workloads: a change of each.
+    let mut events = storm();
+    events.extend([reading(0, "redis-0", "redis", "shared"), reading(1, "cart-5b7c9d8f4-xzqwv", "cart", "shared"), k8s_event(-60, "ConfigMap", "shared", "ConfigChanged", "Normal")]);
+    for component in ["StatefulSet/shop/redis", "Deployment/shop/cart"] {
+        let evidence = evidence_of(events.clone(), component);
+        assert!(evidence.iter().any(|e| e.contains("ConfigChanged")), "{component}: {evidence:?}");
+    }
+}
+
+#[test]
 fn snapshot_then_restore_gives_the_same_output_byte_for_byte() {
     let events = storm();
     let whole = run(&events, None);

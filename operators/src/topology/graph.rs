@@ -32,6 +32,8 @@ pub enum Edge {
     Calls,
     /// Caller -> callee, from configuration (survives every update).
     StaticCalls,
+    /// Pod -> ConfigMap or Secret it reads.
+    Uses,
 }
 
 /// What is kept of an announced object.
@@ -46,6 +48,8 @@ pub struct ObjectRecord {
     pub labels: BTreeMap<String, String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub calls: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub uses: Vec<String>,
 }
 
 /// `Kind/namespace/name` of a reference; a call target without a kind is a Service.
@@ -137,6 +141,7 @@ impl ClusterGraph {
             selector: u.selector.clone(),
             labels,
             calls: u.calls.iter().map(key_of).collect(),
+            uses: u.uses.iter().map(key_of).collect(),
         };
         self.put(k, rec);
         true
@@ -148,7 +153,7 @@ impl ClusterGraph {
             return;
         }
         if let Some(&ix) = self.index.get(&k) {
-            self.clear_outgoing(ix, &[Edge::OwnedBy, Edge::RunsOn, Edge::Calls]);
+            self.clear_outgoing(ix, &[Edge::OwnedBy, Edge::RunsOn, Edge::Calls, Edge::Uses]);
             // A Service no longer selects; a Pod is no longer selected.
             let selects: Vec<_> = self
                 .graph
@@ -166,7 +171,7 @@ impl ClusterGraph {
 
     fn put(&mut self, k: String, rec: ObjectRecord) {
         let ix = self.node(&k);
-        self.clear_outgoing(ix, &[Edge::OwnedBy, Edge::RunsOn, Edge::Calls]);
+        self.clear_outgoing(ix, &[Edge::OwnedBy, Edge::RunsOn, Edge::Calls, Edge::Uses]);
         for o in &rec.owners {
             let to = self.node(o);
             self.graph.add_edge(ix, to, Edge::OwnedBy);
@@ -178,6 +183,10 @@ impl ClusterGraph {
         for c in &rec.calls {
             let to = self.node(c);
             self.graph.add_edge(ix, to, Edge::Calls);
+        }
+        for u in &rec.uses {
+            let to = self.node(u);
+            self.graph.add_edge(ix, to, Edge::Uses);
         }
         let (kind, ns, _) = split_key(&k);
         let (kind, ns) = (kind.to_string(), ns.to_string());
@@ -294,6 +303,15 @@ impl ClusterGraph {
 
     pub fn pods_of_node(&self, node: &str) -> Vec<String> {
         self.targets(&node_key(node), Edge::RunsOn, Direction::Incoming)
+    }
+
+    /// Owner roots of the Pods that read a ConfigMap or Secret (`ConfigMap/ns/name`): the
+    /// workloads an edit of it changes.
+    pub fn roots_using(&self, config: &str) -> Vec<String> {
+        let mut roots: Vec<String> = self.targets(config, Edge::Uses, Direction::Incoming).iter().map(|p| self.owner_root(p)).collect();
+        roots.sort();
+        roots.dedup();
+        roots
     }
 
     pub fn pods_of_service(&self, service: &str) -> Vec<String> {

@@ -173,6 +173,11 @@ impl Topology {
         self.clusters.get(cluster)?.node_of(pod)
     }
 
+    /// Workloads (owner roots) whose Pods read a ConfigMap or Secret.
+    pub fn roots_using(&self, cluster: &str, config: &str) -> Vec<String> {
+        self.clusters.get(cluster).map(|g| g.roots_using(config)).unwrap_or_default()
+    }
+
     pub fn pods_of_node(&self, cluster: &str, node: &str) -> Vec<String> {
         self.clusters.get(cluster).map(|g| g.pods_of_node(node)).unwrap_or_default()
     }

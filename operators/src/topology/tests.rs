@@ -26,8 +26,15 @@ pub(crate) fn update(op: TopologyOp, object: ObjectRef) -> TopologyUpdate {
         selector: BTreeMap::new(),
         labels: BTreeMap::new(),
         calls: vec![],
+        uses: vec![],
         resource_version: "1".into(),
     }
+}
+
+/// A pod that reads these ConfigMaps and Secrets (`Kind/name`).
+fn reading(p: TopologyUpdate, uses: &[(&str, &str)]) -> TopologyUpdate {
+    let ns = p.object.namespace.clone();
+    TopologyUpdate { uses: uses.iter().map(|(kind, name)| oref(kind, &ns, name)).collect(), ..p }
 }
 
 pub(crate) fn pod(ns: &str, name: &str, owner: ObjectRef, node: &str, app: &str) -> TopologyUpdate {
@@ -46,17 +53,18 @@ fn owned(kind: &str, ns: &str, name: &str, owner: ObjectRef) -> TopologyUpdate {
     TopologyUpdate { owners: vec![owner], ..update(TopologyOp::Upsert, oref(kind, ns, name)) }
 }
 
-/// A small shop: web -> cart -> redis, web -> payments; a CronJob's Job's Pod.
+/// A small shop: web -> cart -> redis, web -> payments; a CronJob's Job's Pod. Payments
+/// reads its own ConfigMap and Secret; web and cart share a ConfigMap of feature flags.
 fn shop() -> Vec<TopologyUpdate> {
     vec![
-        pod("shop", "payments-7d9f8b6c5d-bcdfg", oref("ReplicaSet", "shop", "payments-7d9f8b6c5d"), "n1", "payments"),
+        reading(pod("shop", "payments-7d9f8b6c5d-bcdfg", oref("ReplicaSet", "shop", "payments-7d9f8b6c5d"), "n1", "payments"), &[("ConfigMap", "payments"), ("Secret", "payments-db")]),
         owned("ReplicaSet", "shop", "payments-7d9f8b6c5d", oref("Deployment", "shop", "payments")),
         update(TopologyOp::Upsert, oref("Deployment", "shop", "payments")),
-        pod("shop", "payments-7d9f8b6c5d-hjklm", oref("ReplicaSet", "shop", "payments-7d9f8b6c5d"), "n2", "payments"),
-        pod("shop", "cart-5b7c9d8f4-xzqwv", oref("ReplicaSet", "shop", "cart-5b7c9d8f4"), "n1", "cart"),
+        reading(pod("shop", "payments-7d9f8b6c5d-hjklm", oref("ReplicaSet", "shop", "payments-7d9f8b6c5d"), "n2", "payments"), &[("ConfigMap", "payments"), ("Secret", "payments-db")]),
+        reading(pod("shop", "cart-5b7c9d8f4-xzqwv", oref("ReplicaSet", "shop", "cart-5b7c9d8f4"), "n1", "cart"), &[("ConfigMap", "flags")]),
         owned("ReplicaSet", "shop", "cart-5b7c9d8f4", oref("Deployment", "shop", "cart")),
         pod("shop", "redis-0", oref("StatefulSet", "shop", "redis"), "n2", "redis"),
-        pod("shop", "web-6b8f9c7d5e-tvwxz", oref("ReplicaSet", "shop", "web-6b8f9c7d5e"), "n2", "web"),
+        reading(pod("shop", "web-6b8f9c7d5e-tvwxz", oref("ReplicaSet", "shop", "web-6b8f9c7d5e"), "n2", "web"), &[("ConfigMap", "flags")]),
         owned("ReplicaSet", "shop", "web-6b8f9c7d5e", oref("Deployment", "shop", "web")),
         service("shop", "web", "web", &["cart", "payments"]),
         service("shop", "cart", "cart", &["redis"]),
@@ -94,6 +102,10 @@ fn queries_over_owner_chains_nodes_services_and_calls() {
         ("pods of a service", t.pods_of_service("c1", "Service/shop/payments"), vec!["Pod/shop/payments-7d9f8b6c5d-bcdfg", "Pod/shop/payments-7d9f8b6c5d-hjklm"]),
         ("roots of a service", t.roots_of_service("c1", "Service/shop/cart"), vec!["Deployment/shop/cart"]),
         ("services of a root", t.services_of_root("c1", "Deployment/shop/payments"), vec!["Service/shop/payments"]),
+        ("workloads reading a configmap", t.roots_using("c1", "ConfigMap/shop/payments"), vec!["Deployment/shop/payments"]),
+        ("workloads reading a secret", t.roots_using("c1", "Secret/shop/payments-db"), vec!["Deployment/shop/payments"]),
+        ("workloads sharing a configmap", t.roots_using("c1", "ConfigMap/shop/flags"), vec!["Deployment/shop/cart", "Deployment/shop/web"]),
+        ("a configmap nobody reads", t.roots_using("c1", "ConfigMap/shop/unused"), vec![]),
         ("dependencies", t.dependencies("c1", "Service/shop/web").into_iter().map(|(k, h)| format!("{k}@{h}")).collect(), vec!["Service/shop/cart@1", "Service/shop/payments@1", "Service/shop/redis@2"]),
         ("dependents", t.dependents("c1", "Service/shop/redis").into_iter().map(|(k, h)| format!("{k}@{h}")).collect(), vec!["Service/shop/cart@1", "Service/shop/web@2"]),
         ("other clusters know nothing", t.pods_of_node("c2", "n1"), vec![]),
@@ -112,6 +124,12 @@ fn deletes_and_relabels_update_the_graph() {
     assert_eq!(t.pods_of_service("c1", "Service/shop/payments"), vec!["Pod/shop/payments-7d9f8b6c5d-bcdfg".to_string()]);
     assert_eq!(t.node_of("c1", "Pod/shop/payments-7d9f8b6c5d-hjklm").as_deref(), Some("n3"));
     assert!(t.pods_of_node("c1", "n2").iter().all(|p| !p.contains("hjklm")));
+    // A pod that stops reading a ConfigMap no longer ties it to its workload; a deleted
+    // pod reads nothing.
+    t.apply("c1", &pod("shop", "web-6b8f9c7d5e-tvwxz", oref("ReplicaSet", "shop", "web-6b8f9c7d5e"), "n2", "web"));
+    assert_eq!(t.roots_using("c1", "ConfigMap/shop/flags"), vec!["Deployment/shop/cart".to_string()]);
+    t.apply("c1", &update(TopologyOp::Delete, oref("Pod", "shop", "cart-5b7c9d8f4-xzqwv")));
+    assert!(t.roots_using("c1", "ConfigMap/shop/flags").is_empty());
     moved.op = TopologyOp::Delete;
     t.apply("c1", &moved);
     assert_eq!(t.pods_of_node("c1", "n3"), vec!["Pod/batch/report-28912345-pqrst".to_string()]);
@@ -170,6 +188,9 @@ fn answers(t: &Topology) -> Vec<String> {
     }
     for n in ["n1", "n2", "n3"] {
         out.push(format!("{n}: {:?}", t.pods_of_node("c1", n)));
+    }
+    for c in ["ConfigMap/shop/payments", "Secret/shop/payments-db", "ConfigMap/shop/flags"] {
+        out.push(format!("{c}: {:?}", t.roots_using("c1", c)));
     }
     out
 }

@@ -1,8 +1,10 @@
 //! Kubernetes collector: watches Events (events.k8s.io/v1) and the objects the topology
 //! is built from, with the `kube` crate's watcher (list then watch, resume from the last
 //! resourceVersion, bookmarks, relist on 410 Gone). A relist emits only what changed; an
-//! Event whose count grows yields one occurrence record per growth.
+//! Event whose count grows yields one occurrence record per growth. ConfigMap data edits
+//! become `ConfigChanged` events (`config_changes`).
 
+pub mod config_changes;
 pub mod dedup;
 pub mod normalize;
 
@@ -12,7 +14,7 @@ use std::sync::Arc;
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
 use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::{Node, Pod, Service};
+use k8s_openapi::api::core::v1::{ConfigMap, Node, Pod, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::events::v1::Event;
 use kube::runtime::{watcher, WatchStreamExt};
@@ -40,11 +42,14 @@ pub struct KubernetesConfig {
     pub cluster: String,
     /// API server URL; unset: in-cluster service account or the local kubeconfig.
     pub api_url: Option<String>,
+    /// Watch ConfigMaps and publish a `ConfigChanged` event when one's data changes (needs
+    /// list/watch on configmaps; values are never published, only the changed keys).
+    pub config_changes: bool,
 }
 
 impl Default for KubernetesConfig {
     fn default() -> Self {
-        KubernetesConfig { enabled: false, cluster: "default".into(), api_url: None }
+        KubernetesConfig { enabled: false, cluster: "default".into(), api_url: None, config_changes: true }
     }
 }
 
@@ -84,6 +89,9 @@ pub async fn run(cfg: KubernetesConfig, sink: Sink, metrics: Arc<Metrics>) -> Re
         ($($t:ty => $kind:literal),*) => { $( tasks.spawn(watch_objects::<$t>(Api::all(client.clone()), $kind, out.clone())); )* };
     }
     objects!(Pod => "Pod", ReplicaSet => "ReplicaSet", Deployment => "Deployment", StatefulSet => "StatefulSet", DaemonSet => "DaemonSet", Job => "Job", Node => "Node", Service => "Service", EndpointSlice => "EndpointSlice");
+    if cfg.config_changes {
+        tasks.spawn(watch_config_maps(Api::all(client.clone()), out.clone()));
+    }
     while let Some(done) = tasks.join_next().await {
         done.map_err(|e| Error::Internal(e.to_string()))??;
     }
@@ -113,6 +121,34 @@ async fn watch_events(api: Api<Event>, out: Out) -> Result<()> {
             }
             watcher::Event::Delete(e) => counts.forget(&e.uid().unwrap_or_default()),
             watcher::Event::Init | watcher::Event::InitDone => {}
+        }
+    }
+    Ok(())
+}
+
+async fn watch_config_maps(api: Api<ConfigMap>, out: Out) -> Result<()> {
+    let mut versions = config_changes::ConfigVersions::default();
+    let mut stream = watcher(api, watcher::Config::default()).default_backoff().boxed();
+    while let Some(ev) = stream.try_next().await.transpose() {
+        let ev = match ev {
+            Ok(ev) => ev,
+            Err(e) => {
+                tracing::warn!(kind = "ConfigMap", error = %e, "watch error (retrying)");
+                continue;
+            }
+        };
+        match ev {
+            watcher::Event::Init => versions.begin_relist(),
+            watcher::Event::InitDone => versions.end_relist(),
+            watcher::Event::Apply(cm) | watcher::Event::InitApply(cm) => {
+                let uid = cm.uid().unwrap_or_default();
+                let Some(keys) = versions.observe(&uid, config_changes::digest(&cm)) else { continue };
+                let record = config_changes::change_event(&cm, &keys, chrono::Utc::now());
+                let id = stable_id(&["config-change", &out.cluster, &record.event_uid]);
+                let subject = format!("ConfigMap/{}/{}", record.regarding.namespace, record.regarding.name);
+                out.send(K8S_EVENTS, &subject, &Envelope::new(id, SOURCE, record.observed_at, subject.clone(), out.cluster.clone(), record)).await?;
+            }
+            watcher::Event::Delete(cm) => versions.forget(&cm.uid().unwrap_or_default()),
         }
     }
     Ok(())

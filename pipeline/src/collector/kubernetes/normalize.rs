@@ -1,7 +1,7 @@
 //! Kubernetes objects into KubeSage records: Events into occurrence records (core/v1
 //! fields folded into the events.k8s.io/v1 shape), everything else into topology updates.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
 use k8s_openapi::api::core::v1::{ObjectReference, Pod, Service};
@@ -18,11 +18,44 @@ pub trait Placement {
     fn selector(&self) -> BTreeMap<String, String> {
         BTreeMap::new()
     }
+    /// ConfigMaps and Secrets it reads.
+    fn uses(&self) -> Vec<ObjectRef> {
+        Vec::new()
+    }
 }
 
 impl Placement for Pod {
     fn node(&self) -> Option<String> {
         self.spec.as_ref().and_then(|s| s.node_name.clone())
+    }
+
+    /// From volumes (projected ones too) and every container's `envFrom` and `env`.
+    fn uses(&self) -> Vec<ObjectRef> {
+        let Some(spec) = &self.spec else { return Vec::new() };
+        let mut read: BTreeSet<(&str, &str)> = BTreeSet::new();
+        for v in spec.volumes.iter().flatten() {
+            read.extend(v.config_map.as_ref().map(|c| ("ConfigMap", c.name.as_str())));
+            read.extend(v.secret.as_ref().and_then(|s| s.secret_name.as_deref()).map(|n| ("Secret", n)));
+            for p in v.projected.iter().flat_map(|p| p.sources.iter().flatten()) {
+                read.extend(p.config_map.as_ref().map(|c| ("ConfigMap", c.name.as_str())));
+                read.extend(p.secret.as_ref().map(|s| ("Secret", s.name.as_str())));
+            }
+        }
+        for c in spec.containers.iter().chain(spec.init_containers.iter().flatten()) {
+            for f in c.env_from.iter().flatten() {
+                read.extend(f.config_map_ref.as_ref().map(|r| ("ConfigMap", r.name.as_str())));
+                read.extend(f.secret_ref.as_ref().map(|r| ("Secret", r.name.as_str())));
+            }
+            for from in c.env.iter().flatten().filter_map(|e| e.value_from.as_ref()) {
+                read.extend(from.config_map_key_ref.as_ref().map(|r| ("ConfigMap", r.name.as_str())));
+                read.extend(from.secret_key_ref.as_ref().map(|r| ("Secret", r.name.as_str())));
+            }
+        }
+        let namespace = self.namespace().unwrap_or_default();
+        read.into_iter()
+            .filter(|(_, name)| !name.is_empty())
+            .map(|(kind, name)| ObjectRef { kind: kind.into(), namespace: namespace.clone(), name: name.into(), uid: String::new(), api_version: "v1".into() })
+            .collect()
     }
 }
 
@@ -121,6 +154,7 @@ where
         selector: obj.selector(),
         labels: obj.labels().clone(),
         calls: Vec::new(),
+        uses: obj.uses(),
         resource_version: obj.resource_version().unwrap_or_default(),
     }
 }
@@ -192,5 +226,41 @@ mod tests {
         assert_eq!(t.owners[0].kind, "ReplicaSet");
         assert_eq!(t.owners[0].namespace, "shop");
         assert_eq!(t.resource_version, "5");
+        assert!(t.uses.is_empty());
+    }
+
+    #[test]
+    fn pods_name_every_configmap_and_secret_they_read() {
+        let spec = |spec: serde_json::Value| -> Pod { serde_json::from_value(serde_json::json!({"metadata": {"name": "p", "namespace": "shop"}, "spec": spec})).expect("pod") };
+        let cases = vec![
+            ("configmap volume", spec(serde_json::json!({"containers": [{"name": "c"}], "volumes": [{"name": "v", "configMap": {"name": "app-config"}}]})), vec!["ConfigMap/app-config"]),
+            ("secret volume", spec(serde_json::json!({"containers": [{"name": "c"}], "volumes": [{"name": "v", "secret": {"secretName": "db"}}]})), vec!["Secret/db"]),
+            (
+                "projected volume",
+                spec(serde_json::json!({"containers": [{"name": "c"}], "volumes": [{"name": "v", "projected": {"sources": [{"configMap": {"name": "a"}}, {"secret": {"name": "b"}}, {"serviceAccountToken": {"path": "t"}}]}}]})),
+                vec!["ConfigMap/a", "Secret/b"],
+            ),
+            (
+                "envFrom of an init container",
+                spec(serde_json::json!({"containers": [{"name": "c"}], "initContainers": [{"name": "i", "envFrom": [{"configMapRef": {"name": "flags"}}, {"secretRef": {"name": "token"}}]}]})),
+                vec!["ConfigMap/flags", "Secret/token"],
+            ),
+            (
+                "env valueFrom, repeated names once",
+                spec(serde_json::json!({"containers": [{"name": "c", "env": [
+                    {"name": "A", "valueFrom": {"configMapKeyRef": {"name": "flags", "key": "a"}}},
+                    {"name": "B", "valueFrom": {"configMapKeyRef": {"name": "flags", "key": "b"}}},
+                    {"name": "C", "valueFrom": {"secretKeyRef": {"name": "db", "key": "password"}}},
+                    {"name": "D", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+                    {"name": "E", "value": "plain"}]}]})),
+                vec!["ConfigMap/flags", "Secret/db"],
+            ),
+            ("nothing read", spec(serde_json::json!({"containers": [{"name": "c"}], "volumes": [{"name": "v", "emptyDir": {}}]})), vec![]),
+        ];
+        for (name, pod, want) in cases {
+            let got: Vec<String> = pod.uses().iter().map(|r| format!("{}/{}", r.kind, r.name)).collect();
+            assert_eq!(got, want, "{name}");
+            assert!(pod.uses().iter().all(|r| r.namespace == "shop"), "{name}: in the pod's namespace");
+        }
     }
 }
