@@ -4,6 +4,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::envelope::Payload;
 
+/// Reason of the event the Kubernetes collector publishes when a ConfigMap's data changes
+/// (Kubernetes itself records none).
+pub const CONFIG_CHANGED: &str = "ConfigChanged";
+
 /// A Kubernetes event normalised from core/v1 `Event` or `events.k8s.io/v1` `Event`.
 /// One record per occurrence: a MODIFIED event whose count grew becomes a new record.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -25,7 +29,8 @@ pub struct K8sEvent {
     pub count: u32,
     /// `series.lastObservedTime`, `eventTime`, `lastTimestamp` or `firstTimestamp`, first present.
     pub observed_at: DateTime<Utc>,
-    /// `metadata.uid` of the Event object.
+    /// `metadata.uid` of the Event object; for a change the collector derives itself (a
+    /// ConfigMap edit), `<object uid>@<resourceVersion>`.
     pub event_uid: String,
 }
 

@@ -84,7 +84,9 @@ async fn api(State(state): State<Arc<Mutex<Api>>>, uri: Uri, Query(q): Query<Has
             ("/apis/events.k8s.io/v1/events", 1) => list(vec![event("ea", "10", 1, "BackOff")], "100"),
             ("/apis/events.k8s.io/v1/events", _) => list(vec![event("ea", "101", 3, "BackOff"), event("eb", "150", 1, "Unhealthy")], "200"),
             ("/api/v1/pods", _) => list(vec![pod("5")], "100"),
-            ("/api/v1/configmaps", _) => list(vec![config_map("20", json!({"checkout.v2": "false", "retries": "3"}), json!({}))], "100"),
+            ("/api/v1/configmaps", 1) => list(vec![config_map("20", json!({"checkout.v2": "false", "retries": "3"}), json!({}))], "100"),
+            // After the 410: edited again while the watch was down.
+            ("/api/v1/configmaps", _) => list(vec![config_map("30", json!({"checkout.v2": "true", "retries": "5"}), json!({"team": "payments"}))], "200"),
             _ => list(vec![], "100"),
         };
     }
@@ -108,8 +110,9 @@ async fn api(State(state): State<Arc<Mutex<Api>>>, uri: Uri, Query(q): Query<Has
             vec![
                 json!({"type": "MODIFIED", "object": config_map("21", json!({"checkout.v2": "true", "retries": "3"}), json!({}))}),
                 json!({"type": "MODIFIED", "object": config_map("22", json!({"checkout.v2": "true", "retries": "3"}), json!({"team": "payments"}))}),
+                json!({"type": "ERROR", "object": {"apiVersion": "v1", "kind": "Status", "status": "Failure", "message": "too old resource version: 22 (180)", "reason": "Expired", "code": 410}}),
             ],
-            true,
+            false,
         ),
         _ => watch(vec![], true),
     }
@@ -131,7 +134,7 @@ fn watch_resumes_relists_on_410_and_never_duplicates() {
     });
     let dir = tempfile::tempdir().expect("tmp");
     let port = free_port();
-    let extra = format!("[collector.kubernetes]\nenabled = true\ncluster = \"kind-test\"\napi_url = \"http://127.0.0.1:{api_port}\"\n");
+    let extra = format!("[collector.kubernetes]\nenabled = true\ncluster = \"kind-test\"\napi_url = \"http://127.0.0.1:{api_port}\"\nconfig_change_quiet = \"0s\"\n");
     let config = write_config(dir.path(), &broker.bootstrap, port, &extra);
     broker.create_topics(&config);
     let log = dir.path().join("kubesage.log");
@@ -180,14 +183,16 @@ fn watch_resumes_relists_on_410_and_never_duplicates() {
     assert!(event_keys.iter().all(|k| k == "Pod/shop/payments-7c9d8f6b5d-bx2kq" || k == "ConfigMap/shop/payments-flags"), "keyed by the object they regard: {event_keys:?}");
 
     // The ConfigMap: its first sight is the baseline, the data edit one change naming the
-    // key (not the value), the label edit nothing.
+    // key (not the value), the label edit nothing; the relist after the 410 reports the
+    // edit made while the watch was down, and not the first one again.
     let config_changes = || -> Vec<Envelope<K8sEvent>> { broker.read_json::<Envelope<K8sEvent>>(topics::K8S_EVENTS).into_iter().filter(|e| e.data.regarding.kind == "ConfigMap").collect() };
-    eventually(Duration::from_secs(30), || (!config_changes().is_empty()).then_some(())).unwrap_or_else(|| panic!("no config change; log:\n{}", tail(&log, 30)));
+    eventually(Duration::from_secs(30), || (config_changes().len() >= 2).then_some(())).unwrap_or_else(|| panic!("config changes did not arrive; log:\n{}", tail(&log, 30)));
     std::thread::sleep(Duration::from_secs(1));
     let changes = config_changes();
-    assert_eq!(changes.len(), 1, "{changes:?}");
+    let seen: Vec<(&str, &str, &str)> = changes.iter().map(|c| (c.data.reason.as_str(), c.data.note.as_str(), c.data.event_uid.as_str())).collect();
+    assert_eq!(seen, vec![("ConfigChanged", "data changed: checkout.v2", "cm1@21"), ("ConfigChanged", "data changed: retries", "cm1@30")]);
+    assert_eq!(state.lock().expect("state").lists.get("/api/v1/configmaps").copied(), Some(2), "the 410 forced one relist");
     let c = &changes[0].data;
-    assert_eq!((c.reason.as_str(), c.regarding.name.as_str(), c.note.as_str()), ("ConfigChanged", "payments-flags", "data changed: checkout.v2"));
-    assert_eq!(c.event_uid, "cm1@21");
+    assert_eq!(c.regarding.name, "payments-flags");
     assert!(changes[0].time >= started);
 }

@@ -82,7 +82,7 @@ impl Default for RcaOperatorConfig {
             max_components: 2_000,
             alert_abnormal: 0.9,
             event_abnormal: 0.8,
-            change_reasons: ["ScalingReplicaSet", "SuccessfulRescale", "Rebooted", "NodeNotReady", "NodeNotSchedulable", "Drain", "ConfigChanged", "Updated"]
+            change_reasons: ["ScalingReplicaSet", "SuccessfulRescale", "Rebooted", "NodeNotReady", "NodeNotSchedulable", "Drain", kubesage_schemas::k8s::CONFIG_CHANGED, "Updated"]
                 .iter()
                 .map(|s| s.to_string())
                 .collect(),
@@ -174,8 +174,10 @@ impl Rca {
         let log = self.state.clusters.entry(e.cluster.clone()).or_default();
         log.insert((to_millis(&e.time), e.id.clone()), e.clone());
         if log.len() > self.cfg.max_evidence_per_cluster {
-            // Under pressure, superseded anomaly records go before distinct ones.
+            // Under pressure, superseded anomaly records and repeated changes go before
+            // distinct ones.
             compact(log, Millis::MAX);
+            thin_changes(log);
         }
         while log.len() > self.cfg.max_evidence_per_cluster {
             log.pop_first();
@@ -277,6 +279,24 @@ fn compact(log: &mut Log, b: Millis) {
     }
 }
 
+/// Keep only the latest change event of each object and reason (a ConfigMap a controller
+/// keeps rewriting, a workload scaled again and again).
+fn thin_changes(log: &mut Log) {
+    let mut latest: BTreeMap<(&str, &str, &str, &str), (Millis, String)> = BTreeMap::new();
+    let mut drop = Vec::new();
+    for (k, e) in log.iter() {
+        if let Signal::Event(ev) = &e.data {
+            let r = &ev.regarding;
+            if let Some(old) = latest.insert((r.kind.as_str(), r.namespace.as_str(), r.name.as_str(), ev.reason.as_str()), k.clone()) {
+                drop.push(old);
+            }
+        }
+    }
+    for k in drop {
+        log.remove(&k);
+    }
+}
+
 /// A problem with the states of its components.
 pub struct Built {
     pub problem: Problem,
@@ -317,15 +337,11 @@ fn fmt_time(ms: Millis) -> String {
 }
 
 /// The components a change event is about: a Node; for a ConfigMap or Secret, every
-/// workload whose Pods read it (itself when none is known); else the owner root.
+/// workload whose Pods read it (none when no known Pod reads it); else the owner root.
 fn changed_components(cluster: &str, kind: &str, ns: &str, name: &str, topo: &Topology) -> Vec<String> {
     match kind {
         "Node" => vec![node_key(name)],
-        "ConfigMap" | "Secret" => {
-            let k = key(kind, ns, name);
-            let users = topo.roots_using(cluster, &k);
-            if users.is_empty() { vec![k] } else { users }
-        }
+        "ConfigMap" | "Secret" => topo.roots_using(cluster, &key(kind, ns, name)),
         _ => vec![topo.owner_root(cluster, &key(kind, ns, name))],
     }
 }
@@ -399,12 +415,6 @@ pub fn build(cluster: &str, inc: &Incident, placement: &Placement<'_>, resolved:
     let mut symptoms = BTreeSet::new();
     if let Some(c) = &inc.component {
         symptoms.extend(comps.get(c));
-    }
-    let mut changes = Vec::new();
-    for (c, at, what) in &placement.changes {
-        if let Some(i) = comps.get(c) {
-            changes.push(Change { component: i, at: *at, what: what.clone() });
-        }
     }
     let mut findings = Vec::new();
     for (member, (component, ev)) in &placement.evidence {
@@ -481,6 +491,13 @@ pub fn build(cluster: &str, inc: &Incident, placement: &Placement<'_>, resolved:
         }
         next += 1;
     }
+    // Changes are evidence about the components the problem has, never a reason to add
+    // one: a ConfigMap shared by many workloads must not crowd out the findings.
+    let changes: Vec<Change> = placement
+        .changes
+        .iter()
+        .filter_map(|(c, at, what)| comps.ids.get(c).map(|&i| Change { component: i, at: *at, what: what.clone() }))
+        .collect();
     let known = topo.cluster(cluster);
     let observed: Vec<bool> = comps.list.iter().map(|c| cfg.silent_is_healthy && (known.is_some_and(|g| g.contains(c)) || split_key(c).0 == "Node")).collect();
     let component_states = states(comps.list.len(), &findings, &observed, &cfg.ranking);

@@ -134,7 +134,7 @@ fn a_configmap_edit_is_a_change_of_every_workload_reading_it() {
         let last = reports.last().expect("report").clone();
         last.data.candidates.iter().find(|c| c.component == component).map(|c| c.evidence.clone()).unwrap_or_default()
     };
-    let edit = k8s_event(-60, "ConfigMap", "redis-conf", "ConfigChanged", "Normal");
+    let edit = k8s_event(-60, "ConfigMap", "redis-conf", kubesage_schemas::k8s::CONFIG_CHANGED, "Normal");
     let cases: Vec<(&str, Vec<Envelope<Signal>>, bool)> = vec![
         ("redis reads the edited ConfigMap", vec![reading(0, "redis-0", "redis", "redis-conf"), edit.clone()], true),
         ("redis reads another one", vec![reading(0, "redis-0", "redis", "other"), edit.clone()], false),
@@ -149,11 +149,30 @@ fn a_configmap_edit_is_a_change_of_every_workload_reading_it() {
     }
     // Shared by two workloads: a change of each.
     let mut events = storm();
-    events.extend([reading(0, "redis-0", "redis", "shared"), reading(1, "cart-5b7c9d8f4-xzqwv", "cart", "shared"), k8s_event(-60, "ConfigMap", "shared", "ConfigChanged", "Normal")]);
+    events.extend([reading(0, "redis-0", "redis", "shared"), reading(1, "cart-5b7c9d8f4-xzqwv", "cart", "shared"), k8s_event(-60, "ConfigMap", "shared", kubesage_schemas::k8s::CONFIG_CHANGED, "Normal")]);
     for component in ["StatefulSet/shop/redis", "Deployment/shop/cart"] {
         let evidence = evidence_of(events.clone(), component);
         assert!(evidence.iter().any(|e| e.contains("ConfigChanged")), "{component}: {evidence:?}");
     }
+}
+
+#[test]
+fn repeated_changes_of_one_object_do_not_push_other_evidence_out() {
+    use super::operator::Rca;
+    let small = || RcaOperatorConfig { max_evidence_per_cluster: 10, ..RcaOperatorConfig::default() };
+    // A controller rewriting one ConfigMap: thinned to its latest change, nothing dropped.
+    let mut rca = Rca::new(small());
+    rca.observe(&latency(0, 0, "redis-0", "redis_command_duration_seconds", 0.25, (0.001, 0.003)));
+    for i in 0..30 {
+        rca.observe(&k8s_event(i, "ConfigMap", "cluster-autoscaler-status", kubesage_schemas::k8s::CONFIG_CHANGED, "Normal"));
+    }
+    assert_eq!(rca.dropped(), 0);
+    // Thirty distinct objects: the bound holds, the oldest go.
+    let mut rca = Rca::new(small());
+    for i in 0..30 {
+        rca.observe(&k8s_event(i, "ConfigMap", &format!("cm-{i}"), kubesage_schemas::k8s::CONFIG_CHANGED, "Normal"));
+    }
+    assert_eq!(rca.dropped(), 20);
 }
 
 #[test]

@@ -7,25 +7,28 @@
 use std::collections::hash_map::DefaultHasher;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::hash::{Hash, Hasher};
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::ResourceExt;
-use kubesage_schemas::k8s::{K8sEvent, ObjectRef};
+use kubesage_schemas::k8s::{K8sEvent, ObjectRef, CONFIG_CHANGED};
 
-/// Reason of the published event (one of RCA's default change reasons).
-pub const REASON: &str = "ConfigChanged";
 /// Changed keys named in the note at most; the rest are counted.
 const NOTE_KEYS: usize = 10;
+/// A ConfigMap deleted and created again within this long (`kubectl replace --force`, a
+/// recreating sync) is compared with what it held before, not taken as a new baseline.
+const RECREATE_WINDOW: Duration = Duration::from_secs(600);
 
 /// Per-key digest of a ConfigMap's `data` and `binaryData`: enough to tell a data edit
 /// from an update of labels or annotations and to name the keys, without keeping values.
 pub type Digest = BTreeMap<String, u64>;
 
+/// Digest of `cm`; `binaryData` keys are marked so a key moved from one to the other counts.
 pub fn digest(cm: &ConfigMap) -> Digest {
-    let text = cm.data.iter().flatten().map(|(k, v)| (k, hash(v.as_bytes())));
-    let binary = cm.binary_data.iter().flatten().map(|(k, v)| (k, hash(&v.0)));
-    text.chain(binary).map(|(k, h)| (k.clone(), h)).collect()
+    let text = cm.data.iter().flatten().map(|(k, v)| (k.clone(), hash(v.as_bytes())));
+    let binary = cm.binary_data.iter().flatten().map(|(k, v)| (k.clone(), hash(&v.0) ^ 1));
+    text.chain(binary).collect()
 }
 
 fn hash(bytes: &[u8]) -> u64 {
@@ -34,32 +37,72 @@ fn hash(bytes: &[u8]) -> u64 {
     h.finish()
 }
 
-/// ConfigMap uid -> digest last seen. The first sight of a ConfigMap is its baseline, not
-/// a change (after a restart the collector cannot know what changed while it was down);
-/// a relist (410 Gone) compares against what was seen before, so an edit made while the
-/// watch was down is still reported, once.
-#[derive(Default)]
+/// `namespace/name`: what a ConfigMap is to the Pods reading it, across a recreate.
+pub fn config_key(cm: &ConfigMap) -> String {
+    format!("{}/{}", cm.namespace().unwrap_or_default(), cm.name_any())
+}
+
+struct Seen {
+    /// Data as of the last published change (or the baseline).
+    digest: Digest,
+    /// When the last change was published.
+    published: Option<DateTime<Utc>>,
+}
+
+/// ConfigMap -> data last accounted for. The first sight of a ConfigMap is its baseline,
+/// not a change (after a restart the collector cannot know what changed while it was
+/// down); a relist (410 Gone) compares against what was seen before, so an edit made while
+/// the watch was down is still reported, once. A ConfigMap that a controller rewrites all
+/// the time (status written into data) publishes at most one change per `quiet`: the edits
+/// within it are folded into the one published.
 pub struct ConfigVersions {
-    digests: HashMap<String, Digest>,
+    quiet: Duration,
+    seen: HashMap<String, Seen>,
+    deleted: HashMap<String, (Digest, DateTime<Utc>)>,
     relisting: Option<HashSet<String>>,
 }
 
 impl ConfigVersions {
-    /// Keys added, changed or removed since the last sight, in name order; `None` on the
-    /// first sight or when the data did not change.
-    pub fn observe(&mut self, uid: &str, now: Digest) -> Option<Vec<String>> {
+    pub fn new(quiet: Duration) -> Self {
+        ConfigVersions { quiet, seen: HashMap::new(), deleted: HashMap::new(), relisting: None }
+    }
+
+    /// Keys added, changed or removed since the data last accounted for, in name order;
+    /// `None` on the first sight, when the data did not change, or within `quiet` of the
+    /// last change published.
+    pub fn observe(&mut self, key: &str, now: Digest, at: DateTime<Utc>) -> Option<Vec<String>> {
         if let Some(seen) = &mut self.relisting {
-            seen.insert(uid.to_string());
+            seen.insert(key.to_string());
         }
-        let before = self.digests.insert(uid.to_string(), now.clone())?;
+        self.deleted.retain(|_, (_, gone)| at.signed_duration_since(*gone).to_std().unwrap_or_default() <= RECREATE_WINDOW);
+        let seen = match self.seen.entry(key.to_string()) {
+            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::hash_map::Entry::Vacant(e) => {
+                let Some((before, _)) = self.deleted.remove(key) else {
+                    e.insert(Seen { digest: now, published: None });
+                    return None;
+                };
+                e.insert(Seen { digest: before, published: None })
+            }
+        };
+        let before = &seen.digest;
         let mut keys: Vec<String> = before.keys().chain(now.keys()).filter(|k| before.get(*k) != now.get(*k)).cloned().collect();
         keys.sort();
         keys.dedup();
-        (!keys.is_empty()).then_some(keys)
+        let recent = seen.published.is_some_and(|p| at.signed_duration_since(p).to_std().unwrap_or_default() < self.quiet);
+        seen.digest = now;
+        if keys.is_empty() || recent {
+            return None;
+        }
+        seen.published = Some(at);
+        Some(keys)
     }
 
-    pub fn forget(&mut self, uid: &str) {
-        self.digests.remove(uid);
+    /// Deleted: remembered for `RECREATE_WINDOW` in case it comes back.
+    pub fn forget(&mut self, key: &str, at: DateTime<Utc>) {
+        if let Some(seen) = self.seen.remove(key) {
+            self.deleted.insert(key.to_string(), (seen.digest, at));
+        }
     }
 
     pub fn begin_relist(&mut self) {
@@ -68,8 +111,8 @@ impl ConfigVersions {
 
     /// Forget what the relist no longer lists (deleted while the watch was down).
     pub fn end_relist(&mut self) {
-        if let Some(seen) = self.relisting.take() {
-            self.digests.retain(|uid, _| seen.contains(uid));
+        if let Some(listed) = self.relisting.take() {
+            self.seen.retain(|key, _| listed.contains(key));
         }
     }
 }
@@ -84,7 +127,7 @@ pub fn change_event(cm: &ConfigMap, keys: &[String], observed: DateTime<Utc>) ->
     }
     K8sEvent {
         event_type: "Normal".into(),
-        reason: REASON.into(),
+        reason: CONFIG_CHANGED.into(),
         note: format!("data changed: {named}"),
         regarding: ObjectRef {
             kind: "ConfigMap".into(),
@@ -110,34 +153,60 @@ mod tests {
         serde_json::from_value(serde_json::json!({"metadata": {"name": "flags", "namespace": "shop", "uid": "cm1", "resourceVersion": "7"}, "data": data})).expect("configmap")
     }
 
+    fn d(data: serde_json::Value) -> Digest {
+        digest(&cm(data))
+    }
+
+    fn at(secs: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_800_000_000 + secs, 0).expect("time")
+    }
+
+    const QUIET: Duration = Duration::from_secs(300);
+
     #[test]
     fn only_data_edits_are_changes_and_they_name_their_keys() {
-        let mut v = ConfigVersions::default();
-        let steps: Vec<(&str, serde_json::Value, Option<Vec<&str>>)> = vec![
-            ("first sight is the baseline", serde_json::json!({"a": "1", "b": "2"}), None),
-            ("same data again (a label edit, a resync)", serde_json::json!({"a": "1", "b": "2"}), None),
-            ("a value edited", serde_json::json!({"a": "1", "b": "3"}), Some(vec!["b"])),
-            ("a key added and one removed", serde_json::json!({"b": "3", "c": "4"}), Some(vec!["a", "c"])),
-            ("emptied", serde_json::json!({}), Some(vec!["b", "c"])),
+        let mut v = ConfigVersions::new(QUIET);
+        let steps: Vec<(&str, i64, serde_json::Value, Option<Vec<&str>>)> = vec![
+            ("first sight is the baseline", 0, serde_json::json!({"a": "1", "b": "2"}), None),
+            ("same data again (a label edit, a resync)", 10, serde_json::json!({"a": "1", "b": "2"}), None),
+            ("a value edited", 20, serde_json::json!({"a": "1", "b": "3"}), Some(vec!["b"])),
+            ("another edit within the quiet time: folded into the last", 100, serde_json::json!({"a": "5", "b": "3"}), None),
+            ("a key added and one removed, after the quiet time", 400, serde_json::json!({"b": "3", "c": "4"}), Some(vec!["a", "c"])),
+            ("emptied, after the quiet time", 800, serde_json::json!({}), Some(vec!["b", "c"])),
         ];
-        for (name, data, want) in steps {
-            let got = v.observe("cm1", digest(&cm(data)));
+        for (name, secs, data, want) in steps {
+            let got = v.observe("shop/flags", d(data), at(secs));
             assert_eq!(got, want.map(|w| w.iter().map(|k| k.to_string()).collect()), "{name}");
         }
-        v.forget("cm1");
-        assert_eq!(v.observe("cm1", digest(&cm(serde_json::json!({"a": "9"})))), None, "after a delete, a new baseline");
+    }
+
+    #[test]
+    fn a_controller_rewriting_its_status_every_ten_seconds_publishes_once_per_quiet_time() {
+        let mut v = ConfigVersions::new(QUIET);
+        let published = (0..360).filter(|i| v.observe("kube-system/cluster-autoscaler-status", d(serde_json::json!({"status": format!("time: {i}")})), at(i * 10)).is_some()).count();
+        assert_eq!(published, 12, "one hour, one per five minutes (the first sight is the baseline)");
+    }
+
+    #[test]
+    fn recreated_with_new_data_is_a_change_and_long_gone_is_a_new_baseline() {
+        let mut v = ConfigVersions::new(QUIET);
+        v.observe("shop/flags", d(serde_json::json!({"a": "1"})), at(0));
+        v.forget("shop/flags", at(10));
+        assert_eq!(v.observe("shop/flags", d(serde_json::json!({"a": "2"})), at(20)), Some(vec!["a".to_string()]), "replaced with new data");
+        v.forget("shop/flags", at(30));
+        assert_eq!(v.observe("shop/flags", d(serde_json::json!({"a": "3"})), at(30 + 601)), None, "gone for longer than the recreate window");
     }
 
     #[test]
     fn a_relist_reports_an_edit_missed_while_down_once_and_forgets_the_deleted() {
-        let mut v = ConfigVersions::default();
-        v.observe("cm1", digest(&cm(serde_json::json!({"a": "1"}))));
-        v.observe("gone", digest(&cm(serde_json::json!({"x": "1"}))));
+        let mut v = ConfigVersions::new(QUIET);
+        v.observe("shop/flags", d(serde_json::json!({"a": "1"})), at(0));
+        v.observe("shop/gone", d(serde_json::json!({"x": "1"})), at(0));
         v.begin_relist();
-        assert_eq!(v.observe("cm1", digest(&cm(serde_json::json!({"a": "2"})))), Some(vec!["a".to_string()]));
+        assert_eq!(v.observe("shop/flags", d(serde_json::json!({"a": "2"})), at(1000)), Some(vec!["a".to_string()]));
         v.end_relist();
-        assert_eq!(v.observe("cm1", digest(&cm(serde_json::json!({"a": "2"})))), None, "not again");
-        assert_eq!(v.observe("gone", digest(&cm(serde_json::json!({"x": "2"})))), None, "forgotten: a new baseline");
+        assert_eq!(v.observe("shop/flags", d(serde_json::json!({"a": "2"})), at(2000)), None, "not again");
+        assert_eq!(v.observe("shop/gone", d(serde_json::json!({"x": "2"})), at(2000)), None, "forgotten: a new baseline");
     }
 
     #[test]
@@ -145,17 +214,21 @@ mod tests {
         let mut m = cm(serde_json::json!({"password-hint": "hunter2"}));
         let before = digest(&m);
         m.binary_data = Some([("cert".to_string(), k8s_openapi::ByteString(vec![1, 2, 3]))].into_iter().collect());
-        let mut v = ConfigVersions::default();
-        v.observe("cm1", before);
-        let keys = v.observe("cm1", digest(&m)).expect("changed");
+        let mut v = ConfigVersions::new(QUIET);
+        v.observe("shop/flags", before.clone(), at(0));
+        let keys = v.observe("shop/flags", digest(&m), at(10)).expect("changed");
         assert_eq!(keys, vec!["cert"]);
         let now: DateTime<Utc> = "2026-11-24T10:00:00Z".parse().expect("time");
         let e = change_event(&m, &keys, now);
-        assert_eq!((e.reason.as_str(), e.regarding.kind.as_str(), e.regarding.name.as_str(), e.regarding.namespace.as_str()), (REASON, "ConfigMap", "flags", "shop"));
+        assert_eq!((e.reason.as_str(), e.regarding.kind.as_str(), e.regarding.name.as_str(), e.regarding.namespace.as_str()), (CONFIG_CHANGED, "ConfigMap", "flags", "shop"));
         assert_eq!(e.note, "data changed: cert");
         assert!(!serde_json::to_string(&e).expect("json").contains("hunter2"));
         assert_eq!(e.observed_at, now, "no managedFields: observed now");
         assert_eq!(e.event_uid, "cm1@7");
+        assert_eq!(config_key(&m), "shop/flags");
+        // The same bytes moved from data to binaryData is an edit of that key.
+        let moved = digest(&serde_json::from_value::<ConfigMap>(serde_json::json!({"metadata": {"name": "flags"}, "binaryData": {"password-hint": "aHVudGVyMg=="}})).expect("configmap"));
+        assert_ne!(moved.get("password-hint"), before.get("password-hint"));
     }
 
     #[test]

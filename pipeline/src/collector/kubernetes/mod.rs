@@ -33,6 +33,8 @@ use dedup::{Occurrences, Published};
 use normalize::Placement;
 
 const SOURCE: &str = "kubesage/collector/kubernetes";
+/// List page size for ConfigMaps.
+const CONFIG_MAP_PAGE: u32 = 50;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -45,11 +47,15 @@ pub struct KubernetesConfig {
     /// Watch ConfigMaps and publish a `ConfigChanged` event when one's data changes (needs
     /// list/watch on configmaps; values are never published, only the changed keys).
     pub config_changes: bool,
+    /// At most one `ConfigChanged` per ConfigMap in this long (controllers that write their
+    /// status into a ConfigMap's data every few seconds would flood RCA's evidence).
+    #[serde(with = "humantime_serde")]
+    pub config_change_quiet: std::time::Duration,
 }
 
 impl Default for KubernetesConfig {
     fn default() -> Self {
-        KubernetesConfig { enabled: false, cluster: "default".into(), api_url: None, config_changes: true }
+        KubernetesConfig { enabled: false, cluster: "default".into(), api_url: None, config_changes: true, config_change_quiet: std::time::Duration::from_secs(300) }
     }
 }
 
@@ -90,7 +96,7 @@ pub async fn run(cfg: KubernetesConfig, sink: Sink, metrics: Arc<Metrics>) -> Re
     }
     objects!(Pod => "Pod", ReplicaSet => "ReplicaSet", Deployment => "Deployment", StatefulSet => "StatefulSet", DaemonSet => "DaemonSet", Job => "Job", Node => "Node", Service => "Service", EndpointSlice => "EndpointSlice");
     if cfg.config_changes {
-        tasks.spawn(watch_config_maps(Api::all(client.clone()), out.clone()));
+        tasks.spawn(watch_config_maps(Api::all(client.clone()), out.clone(), cfg.config_change_quiet));
     }
     while let Some(done) = tasks.join_next().await {
         done.map_err(|e| Error::Internal(e.to_string()))??;
@@ -126,9 +132,11 @@ async fn watch_events(api: Api<Event>, out: Out) -> Result<()> {
     Ok(())
 }
 
-async fn watch_config_maps(api: Api<ConfigMap>, out: Out) -> Result<()> {
-    let mut versions = config_changes::ConfigVersions::default();
-    let mut stream = watcher(api, watcher::Config::default()).default_backoff().boxed();
+/// ConfigMaps into `ConfigChanged` events (see `config_changes`).
+async fn watch_config_maps(api: Api<ConfigMap>, out: Out, quiet: std::time::Duration) -> Result<()> {
+    let mut versions = config_changes::ConfigVersions::new(quiet);
+    // Small pages: a ConfigMap may hold up to 1 MiB (dashboards, release manifests).
+    let mut stream = watcher(api, watcher::Config::default().page_size(CONFIG_MAP_PAGE)).default_backoff().boxed();
     while let Some(ev) = stream.try_next().await.transpose() {
         let ev = match ev {
             Ok(ev) => ev,
@@ -141,14 +149,14 @@ async fn watch_config_maps(api: Api<ConfigMap>, out: Out) -> Result<()> {
             watcher::Event::Init => versions.begin_relist(),
             watcher::Event::InitDone => versions.end_relist(),
             watcher::Event::Apply(cm) | watcher::Event::InitApply(cm) => {
-                let uid = cm.uid().unwrap_or_default();
-                let Some(keys) = versions.observe(&uid, config_changes::digest(&cm)) else { continue };
-                let record = config_changes::change_event(&cm, &keys, chrono::Utc::now());
+                let now = chrono::Utc::now();
+                let Some(keys) = versions.observe(&config_changes::config_key(&cm), config_changes::digest(&cm), now) else { continue };
+                let record = config_changes::change_event(&cm, &keys, now);
                 let id = stable_id(&["config-change", &out.cluster, &record.event_uid]);
                 let subject = format!("ConfigMap/{}/{}", record.regarding.namespace, record.regarding.name);
                 out.send(K8S_EVENTS, &subject, &Envelope::new(id, SOURCE, record.observed_at, subject.clone(), out.cluster.clone(), record)).await?;
             }
-            watcher::Event::Delete(cm) => versions.forget(&cm.uid().unwrap_or_default()),
+            watcher::Event::Delete(cm) => versions.forget(&config_changes::config_key(&cm), chrono::Utc::now()),
         }
     }
     Ok(())

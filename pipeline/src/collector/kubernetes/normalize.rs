@@ -24,6 +24,11 @@ pub trait Placement {
     }
 }
 
+/// ConfigMaps the cluster injects into (nearly) every Pod: CA bundles that controllers
+/// publish in every namespace. Their rotation is no change of any one workload, and
+/// naming them would tie every Pod to them.
+const CLUSTER_BUNDLES: [&str; 3] = ["kube-root-ca.crt", "istio-ca-root-cert", "openshift-service-ca.crt"];
+
 impl Placement for Pod {
     fn node(&self) -> Option<String> {
         self.spec.as_ref().and_then(|s| s.node_name.clone())
@@ -53,7 +58,10 @@ impl Placement for Pod {
         }
         let namespace = self.namespace().unwrap_or_default();
         read.into_iter()
-            .filter(|(_, name)| !name.is_empty())
+            .filter(|(kind, name)| {
+                let cluster_bundle = *kind == "ConfigMap" && CLUSTER_BUNDLES.contains(name);
+                !name.is_empty() && !cluster_bundle
+            })
             .map(|(kind, name)| ObjectRef { kind: kind.into(), namespace: namespace.clone(), name: name.into(), uid: String::new(), api_version: "v1".into() })
             .collect()
     }
@@ -254,6 +262,14 @@ mod tests {
                     {"name": "D", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
                     {"name": "E", "value": "plain"}]}]})),
                 vec!["ConfigMap/flags", "Secret/db"],
+            ),
+            (
+                "the API access volume every pod gets projects the cluster CA bundle: not named",
+                spec(serde_json::json!({"containers": [{"name": "c"}], "volumes": [{"name": "kube-api-access-x", "projected": {"sources": [
+                    {"serviceAccountToken": {"path": "token", "expirationSeconds": 3607}},
+                    {"configMap": {"name": "kube-root-ca.crt", "items": [{"key": "ca.crt", "path": "ca.crt"}]}},
+                    {"downwardAPI": {"items": [{"path": "namespace", "fieldRef": {"fieldPath": "metadata.namespace"}}]}}]}}]})),
+                vec![],
             ),
             ("nothing read", spec(serde_json::json!({"containers": [{"name": "c"}], "volumes": [{"name": "v", "emptyDir": {}}]})), vec![]),
         ];
