@@ -35,6 +35,10 @@ pub struct Args {
     /// Print every case KubeSage does not rank first, with the evidence.
     #[arg(long)]
     pub detail: bool,
+    /// Also score KubeSage through the operators (anomaly detection, then correlation and
+    /// RCA from the anomaly records), as a deployment would answer.
+    #[arg(long)]
+    pub pipeline: bool,
 }
 
 pub fn parse_list(s: &str) -> Result<Vec<u64>, String> {
@@ -127,7 +131,10 @@ pub fn run(args: Args) -> Result<(), String> {
     if temporary {
         std::fs::remove_dir_all(&out).map_err(|e| format!("{}: {e}", out.display()))?;
     }
-    let extra = serde_json::json!({"seeds": args.seeds, "services": args.services});
+    let mut extra = serde_json::json!({"seeds": args.seeds, "services": args.services});
+    if args.pipeline {
+        extra["pipeline"] = rcaeval::score_pipeline(&cases);
+    }
     scores.retain(|_, m| !m.is_empty());
     rcaeval::report("rca-sim", &scores, extra);
     Ok(())

@@ -258,19 +258,18 @@ impl Rca {
 }
 
 /// Keep, of the records before `b` (every later report starts after it), only the latest
-/// record of each anomaly, and none of an anomaly that ended: the log stays as small as
-/// what is going on (change events are kept until they leave the window).
+/// record of each anomaly while it lasted, and its end: the log stays as small as what
+/// happened in the window. An anomaly that ended stays (until it leaves the window): a
+/// persistent fault ends as an anomaly once the detector takes its level as the new
+/// regime, yet it is still the incident's cause; the end record alone would not say how
+/// abnormal it was (its band is the new regime's).
 fn compact(log: &mut Log, b: Millis) {
-    let mut latest: BTreeMap<&str, (Millis, String)> = BTreeMap::new();
+    let mut latest: BTreeMap<(&str, bool), (Millis, String)> = BTreeMap::new();
     let mut drop = Vec::new();
     for (k, e) in log.range(..(b, String::new())) {
         if let Signal::Anomaly(a) = &e.data {
-            if let Some(old) = latest.insert(a.anomaly_id.as_str(), k.clone()) {
+            if let Some(old) = latest.insert((a.anomaly_id.as_str(), a.phase == AnomalyPhase::Ended), k.clone()) {
                 drop.push(old);
-            }
-            if a.phase == AnomalyPhase::Ended {
-                drop.push(k.clone());
-                latest.remove(a.anomaly_id.as_str());
             }
         }
     }
@@ -357,6 +356,8 @@ pub struct ResolvedAlert {
 }
 
 enum Evidence<'a> {
+    /// An anomaly that has ended (its latest record while it lasted, and when it ended).
+    Ended(&'a Anomaly, Millis),
     /// A firing alert or Warning event the correlator placed.
     Member(ActiveMember<'a>),
     /// The latest record of an anomaly, placed here.
@@ -394,10 +395,11 @@ pub fn place_evidence<'a>(cluster: &'a str, records: &[&'a Envelope<Signal>], vi
             Signal::Anomaly(a) => {
                 let Some(p) = place(e, topo, view.config, &mut classes) else { continue };
                 let Some(c) = p.component.clone() else { continue };
-                if a.phase == AnomalyPhase::Ended {
-                    evidence.remove(&p.member);
-                } else {
+                if a.phase != AnomalyPhase::Ended {
                     evidence.insert(p.member.clone(), (c, Evidence::Anomaly(a)));
+                } else if let Some((_, Evidence::Anomaly(last))) = evidence.remove(&p.member) {
+                    // `build` decides whether it still bears on an incident.
+                    evidence.insert(p.member.clone(), (c, Evidence::Ended(last, to_millis(&a.window_end))));
                 }
             }
             Signal::Alert(_) | Signal::Topology(_) => {}
@@ -417,13 +419,20 @@ pub fn build(cluster: &str, inc: &Incident, placement: &Placement<'_>, resolved:
         symptoms.extend(comps.get(c));
     }
     let mut findings = Vec::new();
+    let tolerance = duration_millis(cfg.ranking.onset_tolerance);
     for (member, (component, ev)) in &placement.evidence {
+        // An anomaly over before the incident began is no evidence about it.
+        if let Evidence::Ended(_, ended) = ev {
+            if *ended < to_millis(&inc.started_at) - tolerance {
+                continue;
+            }
+        }
         let Some(i) = comps.get(component) else { continue };
         if members.contains(member.as_str()) {
             symptoms.insert(i);
         }
         let finding = match ev {
-            Evidence::Anomaly(a) => {
+            Evidence::Anomaly(a) | Evidence::Ended(a, _) => {
                 let metric = a.labels.get("__name__").map(String::as_str).unwrap_or(&a.series);
                 let kind = SignalKind::from_metric_name(metric);
                 let z = band_z(kind, a.observed, a.expected_low, a.expected_high);
@@ -432,8 +441,9 @@ pub fn build(cluster: &str, inc: &Incident, placement: &Placement<'_>, resolved:
                 let latency_delta = (kind == SignalKind::Latency && z.is_some()).then_some(a.observed - mid);
                 let onset = to_millis(&a.window_start);
                 let band = if z.is_some() { format!(" against [{:.3}, {:.3}]", a.expected_low, a.expected_high) } else { String::new() };
+                let ended = if let Evidence::Ended(_, at) = ev { format!(", ended {}", fmt_time(*at)) } else { String::new() };
                 let note = format!(
-                    "anomaly {metric}: {:.3}{band} (score {:.2}, {}) since {}",
+                    "anomaly {metric}: {:.3}{band} (score {:.2}, {}) since {}{ended}",
                     a.observed,
                     a.score,
                     if a.detectors.is_empty() { a.signal.clone() } else { a.detectors.join("+") },

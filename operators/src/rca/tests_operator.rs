@@ -251,6 +251,47 @@ fn a_root_cause_that_recovers_before_its_victims_stays_first() {
     assert!(inc.data.alerts.iter().any(|a| a.alertname == "KubePodCrashLooping" && a.status == AlertStatus::Resolved), "{:#?}", inc.data);
 }
 
+/// The end of `latency`'s anomaly at `secs`: the detector took the level as the new
+/// regime, so the record's band is the new level's.
+fn latency_ended(secs: i64, start: i64, pod: &str, metric: &str, observed: f64) -> Envelope<Signal> {
+    let mut e = latency(secs, start, pod, metric, observed, (observed * 0.9, observed * 1.1));
+    if let Signal::Anomaly(a) = &mut e.data {
+        a.phase = AnomalyPhase::Ended;
+    }
+    e.id = stable_id(&["ended", pod, &secs.to_string()]);
+    e
+}
+
+#[test]
+fn an_anomaly_that_ended_during_the_incident_still_counts_one_over_before_it_does_not() {
+    // redis's slowdown is taken as its new regime at 40 s (its anomaly ends, the end
+    // record's band is the new level) while web keeps alerting and pages again for errors
+    // at 60 s (a new revision, ranked again): redis stays first.
+    let web = [("alertname", "HighLatency"), ("namespace", "shop"), ("deployment", "web"), ("severity", "warning")];
+    let mut events = shop();
+    events.extend([
+        latency(2, 2, "redis-0", "redis_command_duration_seconds", 0.25, (0.001, 0.003)),
+        latency(14, 12, "cart-5b7c9d8f4-xzqwv", "http_request_duration_seconds", 0.6, (0.05, 0.15)),
+        alert("c1", 20, AlertStatus::Firing, &web),
+        latency_ended(40, 2, "redis-0", "redis_command_duration_seconds", 0.3),
+        latency(50, 12, "cart-5b7c9d8f4-xzqwv", "http_request_duration_seconds", 0.7, (0.05, 0.15)),
+        // payments had a blip that was over ten minutes before anything else.
+        latency(-700, -700, "payments-7d9f8b6c5d-hjklm", "http_request_duration_seconds", 0.9, (0.05, 0.15)),
+        latency_ended(-640, -700, "payments-7d9f8b6c5d-hjklm", "http_request_duration_seconds", 0.1),
+        alert("c1", 60, AlertStatus::Firing, &[("alertname", "HighErrorRate"), ("namespace", "shop"), ("deployment", "web"), ("severity", "warning")]),
+    ]);
+    events.sort_by_key(|e| to_millis(&e.time));
+    let items = run(&events, None);
+    let reports: Vec<Envelope<RcaReport>> = decode(&items, OUTPUT);
+    let last = reports.last().expect("a report");
+    let first = &last.data.candidates[0];
+    // (A revision whose top candidates stay the same publishes no new report: the last
+    // one may predate the end; without the end kept as evidence, redis would drop out.)
+    assert_eq!(first.component, "StatefulSet/shop/redis", "{:#?}", last.data);
+    let payments = last.data.candidates.iter().find(|c| c.component == "Deployment/shop/payments");
+    assert!(payments.is_none_or(|p| p.evidence.iter().all(|e| !e.contains("anomaly"))), "{payments:?}");
+}
+
 #[test]
 fn a_resolved_alert_stays_where_it_was_placed_after_its_pod_is_gone() {
     // A pod of cart whose name does not name its workload crash-loops, recovers and is
