@@ -264,31 +264,28 @@ impl Rca {
 /// regime, yet it is still the incident's cause; the end record alone would not say how
 /// abnormal it was (its band is the new regime's).
 fn compact(log: &mut Log, b: Millis) {
-    let mut latest: BTreeMap<(&str, bool), (Millis, String)> = BTreeMap::new();
-    let mut drop = Vec::new();
-    for (k, e) in log.range(..(b, String::new())) {
-        if let Signal::Anomaly(a) = &e.data {
-            if let Some(old) = latest.insert((a.anomaly_id.as_str(), a.phase == AnomalyPhase::Ended), k.clone()) {
-                drop.push(old);
-            }
-        }
-    }
-    for k in drop {
-        log.remove(&k);
-    }
+    keep_latest(log, b, |e| match &e.data {
+        Signal::Anomaly(a) => Some(format!("{}/{}", a.anomaly_id, a.phase == AnomalyPhase::Ended)),
+        _ => None,
+    });
 }
 
 /// Keep only the latest change event of each object and reason (a ConfigMap a controller
 /// keeps rewriting, a workload scaled again and again).
 fn thin_changes(log: &mut Log) {
-    let mut latest: BTreeMap<(&str, &str, &str, &str), (Millis, String)> = BTreeMap::new();
+    keep_latest(log, Millis::MAX, |e| match &e.data {
+        Signal::Event(ev) => Some(format!("{}/{}/{}/{}", ev.regarding.kind, ev.regarding.namespace, ev.regarding.name, ev.reason)),
+        _ => None,
+    });
+}
+
+/// Of the records before `b` that `key` names, drop all but the latest of each key.
+fn keep_latest(log: &mut Log, b: Millis, key: impl Fn(&Envelope<Signal>) -> Option<String>) {
+    let mut latest: BTreeMap<String, (Millis, String)> = BTreeMap::new();
     let mut drop = Vec::new();
-    for (k, e) in log.iter() {
-        if let Signal::Event(ev) = &e.data {
-            let r = &ev.regarding;
-            if let Some(old) = latest.insert((r.kind.as_str(), r.namespace.as_str(), r.name.as_str(), ev.reason.as_str()), k.clone()) {
-                drop.push(old);
-            }
+    for (k, e) in log.range(..(b, String::new())) {
+        if let Some(old) = key(e).and_then(|name| latest.insert(name, k.clone())) {
+            drop.push(old);
         }
     }
     for k in drop {
