@@ -274,11 +274,13 @@ pub type Scores = BTreeMap<String, BTreeMap<String, Acc>>;
 /// printed one line per group and returned for the JSON line.
 pub fn score_pipeline(cases: &[Case]) -> serde_json::Value {
     let mut acc: BTreeMap<(&str, String), Acc> = BTreeMap::new();
-    let (mut records, mut reports) = (0, 0);
+    let (mut records, mut reports, mut seen, mut seen_first) = (0, 0, 0, 0);
     for case in cases {
         let r = pipeline::rank(case);
         records += r.records;
         reports += r.reports;
+        seen += usize::from(r.root_seen);
+        seen_first += usize::from(r.root_seen && r.first.first() == Some(&case.root));
         for (which, ranking) in [("first", &r.first), ("last", &r.last)] {
             let h = hits(ranking, &case.root);
             acc.entry((which, "all".to_string())).or_default().add(h);
@@ -292,6 +294,7 @@ pub fn score_pipeline(cases: &[Case]) -> serde_json::Value {
     }
     let n = cases.len().max(1) as f64;
     println!("  per case: {:.1} anomaly records fed to RCA, {:.1} reports", records as f64 / n, reports as f64 / n);
+    println!("  the root had an anomaly starting around the injection in {seen} of {} cases; ranked first by the first report in {seen_first} of those", cases.len());
     serde_json::Value::Object(json)
 }
 

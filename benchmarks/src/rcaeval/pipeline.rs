@@ -129,6 +129,8 @@ pub struct Ranked {
     pub reports: usize,
     /// Anomaly records the anomaly operator published.
     pub records: usize,
+    /// An anomaly of the root started from a minute before the injection to two after.
+    pub root_seen: bool,
 }
 
 pub fn rank(case: &Case) -> Ranked {
@@ -163,7 +165,14 @@ pub fn rank(case: &Case) -> Ranked {
         })
         .unwrap_or_default()
     };
-    Ranked { first: ranking(reports.first()), last: ranking(reports.last()), reports: reports.len(), records: records.len() }
+    // Whether the anomaly operator saw the root at all around the injection (from a
+    // minute before to two after): separates missed detection from misranking.
+    let inject = case.inject_time * 1000;
+    let root_seen = records.iter().any(|a| {
+        let start = a.data.window_start.timestamp_millis();
+        a.data.labels.get("deployment") == Some(&case.root) && start >= inject - 60_000 && start <= inject + 120_000
+    });
+    Ranked { first: ranking(reports.first()), last: ranking(reports.last()), reports: reports.len(), records: records.len(), root_seen }
 }
 
 #[cfg(test)]
