@@ -617,3 +617,21 @@ fn white_noise_starts_per_series() {
         eprintln!("{name}: {:.2} started per series (6 series): {by_detector:?}", total as f64 / 6.0);
     }
 }
+
+/// A young series (a pod just rolled out) has learned its level and scale by the end of
+/// the warmup, but not yet its central range: the far-out fence must not take the
+/// unlearned range for the series' spread. 300 white-noise series of 200 samples (the
+/// first 64 the warmup): with the range taken at least as the normal one around the
+/// level, 0 anomalies start; fenced by the tracked quantiles alone, 112 did.
+#[test]
+fn young_series_do_not_take_their_unlearned_range_for_news() {
+    let mut op = AnomalyOperator::new(cfg());
+    let mut out = Collector::default();
+    for seed in 1..=300u64 {
+        for i in 0..200 {
+            op.on_event(sample(&format!("pod-{seed}"), i, 100.0 + 2.0 * noise(i, seed)), &mut out);
+        }
+    }
+    let started = out.decoded::<Anomaly>(OUTPUT).into_iter().filter(|e| e.data.phase == AnomalyPhase::Started).count();
+    assert!(started <= 2, "{started} anomalies started on 300 young white-noise series");
+}
