@@ -38,6 +38,24 @@ pub enum TopologyOp {
     Delete,
 }
 
+impl TopologyUpdate {
+    /// A record of `object` with nothing else known about it (no owners, node, selector,
+    /// labels, calls or uses): the start of one built field by field.
+    pub fn new(op: TopologyOp, object: ObjectRef, resource_version: &str) -> Self {
+        TopologyUpdate {
+            op,
+            object,
+            owners: Vec::new(),
+            node: None,
+            selector: BTreeMap::new(),
+            labels: BTreeMap::new(),
+            calls: Vec::new(),
+            uses: Vec::new(),
+            resource_version: resource_version.to_string(),
+        }
+    }
+}
+
 impl Payload for TopologyUpdate {
     const KIND: &'static str = "io.kubesage.topology.v1";
 }

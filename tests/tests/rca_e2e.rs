@@ -39,7 +39,7 @@ fn by_object<T: serde::Serialize + kubesage_schemas::envelope::Payload>(id: Stri
 
 fn topology(t: DateTime<Utc>) -> Vec<(String, Vec<u8>)> {
     let up = |object: ObjectRef, f: &dyn Fn(&mut TopologyUpdate)| {
-        let mut u = TopologyUpdate { op: TopologyOp::Upsert, object, owners: vec![], node: None, selector: BTreeMap::new(), labels: BTreeMap::new(), calls: vec![], uses: vec![], resource_version: "1".into() };
+        let mut u = TopologyUpdate::new(TopologyOp::Upsert, object, "1");
         f(&mut u);
         let subject = format!("{}/{}/{}", u.object.kind, u.object.namespace, u.object.name);
         by_object(stable_id(&["topo", &subject]), t, subject, u)

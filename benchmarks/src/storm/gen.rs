@@ -161,7 +161,7 @@ pub fn cluster(cfg: &GenConfig, rng: &mut Rng) -> Cluster {
 /// Topology records as the Kubernetes collector (objects) and a mesh (call edges) publish.
 pub fn topology(c: &Cluster) -> Vec<Envelope<TopologyUpdate>> {
     let oref = |kind: &str, ns: &str, name: &str| ObjectRef { kind: kind.into(), namespace: ns.into(), name: name.into(), uid: stable_id(&[kind, ns, name]), api_version: String::new() };
-    let up = |object: ObjectRef| TopologyUpdate { op: TopologyOp::Upsert, object, owners: vec![], node: None, selector: BTreeMap::new(), labels: BTreeMap::new(), calls: vec![], uses: vec![], resource_version: "1".into() };
+    let up = |object: ObjectRef| TopologyUpdate::new(TopologyOp::Upsert, object, "1");
     let mut out = Vec::new();
     for n in &c.nodes {
         out.push(up(oref("Node", "", n)));

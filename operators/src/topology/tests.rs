@@ -18,17 +18,7 @@ fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
 }
 
 pub(crate) fn update(op: TopologyOp, object: ObjectRef) -> TopologyUpdate {
-    TopologyUpdate {
-        op,
-        object,
-        owners: vec![],
-        node: None,
-        selector: BTreeMap::new(),
-        labels: BTreeMap::new(),
-        calls: vec![],
-        uses: vec![],
-        resource_version: "1".into(),
-    }
+    TopologyUpdate::new(op, object, "1")
 }
 
 /// A pod that reads these ConfigMaps and Secrets (`Kind/name`).

@@ -25,7 +25,7 @@ fn oref(kind: &str, namespace: &str, name: &str) -> ObjectRef {
 }
 
 fn upsert(object: ObjectRef) -> TopologyUpdate {
-    TopologyUpdate { op: TopologyOp::Upsert, object, owners: vec![], node: None, selector: BTreeMap::new(), labels: BTreeMap::new(), calls: vec![], uses: vec![], resource_version: "1".into() }
+    TopologyUpdate::new(TopologyOp::Upsert, object, "1")
 }
 
 fn app(name: &str) -> BTreeMap<String, String> {
