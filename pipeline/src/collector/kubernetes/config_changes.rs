@@ -5,7 +5,7 @@
 //! change of every workload whose Pods read that ConfigMap (the topology's `uses`).
 
 use std::collections::hash_map::DefaultHasher;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::hash::{Hash, Hasher};
 use std::time::Duration;
 
@@ -13,6 +13,8 @@ use chrono::{DateTime, Utc};
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::ResourceExt;
 use kubesage_schemas::k8s::{K8sEvent, ObjectRef, CONFIG_CHANGED};
+
+use super::dedup::Relist;
 
 /// Changed keys named in the note at most; the rest are counted.
 const NOTE_KEYS: usize = 10;
@@ -59,21 +61,19 @@ pub struct ConfigVersions {
     quiet: Duration,
     seen: HashMap<String, Seen>,
     deleted: HashMap<String, (Digest, DateTime<Utc>)>,
-    relisting: Option<HashSet<String>>,
+    relist: Relist,
 }
 
 impl ConfigVersions {
     pub fn new(quiet: Duration) -> Self {
-        ConfigVersions { quiet, seen: HashMap::new(), deleted: HashMap::new(), relisting: None }
+        ConfigVersions { quiet, seen: HashMap::new(), deleted: HashMap::new(), relist: Relist::default() }
     }
 
     /// Keys added, changed or removed since the data last accounted for, in name order;
     /// `None` on the first sight, when the data did not change, or within `quiet` of the
     /// last change published.
     pub fn observe(&mut self, key: &str, now: Digest, at: DateTime<Utc>) -> Option<Vec<String>> {
-        if let Some(seen) = &mut self.relisting {
-            seen.insert(key.to_string());
-        }
+        self.relist.saw(key);
         self.deleted.retain(|_, (_, gone)| at.signed_duration_since(*gone).to_std().unwrap_or_default() <= RECREATE_WINDOW);
         let seen = match self.seen.entry(key.to_string()) {
             std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
@@ -106,12 +106,12 @@ impl ConfigVersions {
     }
 
     pub fn begin_relist(&mut self) {
-        self.relisting = Some(HashSet::new());
+        self.relist.begin();
     }
 
     /// Forget what the relist no longer lists (deleted while the watch was down).
     pub fn end_relist(&mut self) {
-        if let Some(listed) = self.relisting.take() {
+        if let Some(listed) = self.relist.end() {
             self.seen.retain(|key, _| listed.contains(key));
         }
     }

@@ -4,24 +4,47 @@
 
 use std::collections::{HashMap, HashSet};
 
+/// What a relist (after a 410 Gone, or a restart of the watch) lists, to find what
+/// vanished while the watch was down.
+#[derive(Default)]
+pub struct Relist {
+    listed: Option<HashSet<String>>,
+}
+
+impl Relist {
+    pub fn begin(&mut self) {
+        self.listed = Some(HashSet::new());
+    }
+
+    /// `key` came in (listed, if a relist is under way).
+    pub fn saw(&mut self, key: &str) {
+        if let Some(listed) = &mut self.listed {
+            listed.insert(key.to_string());
+        }
+    }
+
+    /// The relist is complete: what it listed (`None` when none was under way).
+    pub fn end(&mut self) -> Option<HashSet<String>> {
+        self.listed.take()
+    }
+}
+
 /// Objects by uid -> resourceVersion last published.
 #[derive(Default)]
 pub struct Published {
     versions: HashMap<String, String>,
-    relisting: Option<HashSet<String>>,
+    relist: Relist,
 }
 
 impl Published {
     /// A relist begins: remember what it lists, to find what vanished meanwhile.
     pub fn begin_relist(&mut self) {
-        self.relisting = Some(HashSet::new());
+        self.relist.begin();
     }
 
     /// Whether this version of the object is new (and so worth publishing).
     pub fn apply(&mut self, uid: &str, resource_version: &str) -> bool {
-        if let Some(seen) = &mut self.relisting {
-            seen.insert(uid.to_string());
-        }
+        self.relist.saw(uid);
         if self.versions.get(uid).map(String::as_str) == Some(resource_version) {
             return false;
         }
@@ -32,7 +55,7 @@ impl Published {
     /// The relist is complete: uids published before but not listed now were deleted
     /// while the watch was down.
     pub fn end_relist(&mut self) -> Vec<String> {
-        let Some(seen) = self.relisting.take() else { return Vec::new() };
+        let Some(seen) = self.relist.end() else { return Vec::new() };
         let gone: Vec<String> = self.versions.keys().filter(|uid| !seen.contains(*uid)).cloned().collect();
         for uid in &gone {
             self.versions.remove(uid);
