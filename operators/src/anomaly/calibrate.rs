@@ -248,9 +248,20 @@ pub fn fold_extreme(extreme: Option<bool>, n: u64, q_alarm: f64, q: f64, mask: u
     let Some(far_out) = extreme else {
         return (q, mask);
     };
-    let record = 2.0 / (n as f64 + 1.0);
-    let p = if record > q_alarm && !far_out { record } else { Q_EXTREME };
+    let p = match learning_range(n, q_alarm) {
+        Some(record) if !far_out => record,
+        _ => Q_EXTREME,
+    };
     join(p, EXTREME, q, mask)
+}
+
+/// While a series of `n` samples is still learning its range (a new extreme, probability
+/// 2 / (n + 1) for an exchangeable series, is not yet rarer than an alarm), that
+/// probability; `None` once the range is learned.
+#[inline]
+pub fn learning_range(n: u64, q_alarm: f64) -> Option<f64> {
+    let record = 2.0 / (n as f64 + 1.0);
+    (record > q_alarm).then_some(record)
 }
 
 /// Share of the alarm budget the level-record test gets: the residual tests keep their

@@ -262,11 +262,11 @@ impl SeriesDetector {
         // value: a daily shape is itself a sequence of contexts it learns.
         // (The central range before this sample learns it, for the far-out fence.)
         let central = (self.novelty.lo, self.novelty.hi);
-        // While the range is still being learned (a record is not yet rarer than an
-        // alarm), the tracked quantiles lag behind the spread the series already shows:
-        // the central range is at least the normal one around the level (1.645 robust
-        // scales each way), so the fence stays 4.9 scales out.
-        let young = 2.0 / (self.baseline.n as f64 + 1.0) > stack.alarm_q;
+        // While the range is still being learned, the tracked quantiles lag behind the
+        // spread the series already shows: the central range is at least the normal one
+        // around the level (1.645 robust scales each way), so the fence stays 4.9 scales
+        // out.
+        let young = calibrate::learning_range(self.baseline.n, stack.alarm_q).is_some();
         let central = if young && r.scale.is_finite() && r.scale > 0.0 {
             (central.0.min(r.expected - 1.645 * r.scale), central.1.max(r.expected + 1.645 * r.scale))
         } else {
