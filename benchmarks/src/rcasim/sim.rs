@@ -4,6 +4,8 @@
 
 use std::collections::BTreeMap;
 
+use kubesage_operators::rca::signal::{median, quantile};
+
 use crate::rng::Rng;
 
 /// Faults, named as RCAEval names them.
@@ -378,28 +380,20 @@ impl Topology {
     }
 }
 
-fn median_of(mut v: Vec<f64>) -> f64 {
-    v.retain(|x| x.is_finite());
-    v.sort_by(f64::total_cmp);
-    if v.is_empty() { f64::NAN } else { v[v.len() / 2] }
-}
-
-fn quantile_of(mut v: Vec<f64>, q: f64) -> f64 {
-    v.sort_by(f64::total_cmp);
-    if v.is_empty() { f64::NAN } else { v[((v.len() - 1) as f64 * q).round() as usize] }
-}
-
 /// Profile of the cases' pre-fault rows (medians per column, so noise and lost samples
 /// do not count).
 pub fn profile(cases: &[Case]) -> Profile {
     let pre = |case: &Case, service: &str, metric: &str| {
-        case.columns.get(&format!("{service}_{metric}")).map(|v| median_of(v[..NORMAL_ROWS].to_vec()))
+        case.columns.get(&format!("{service}_{metric}")).map(|v| {
+            let mut kept: Vec<f64> = v[..NORMAL_ROWS].iter().copied().filter(|x| x.is_finite()).collect();
+            median(&mut kept)
+        })
     };
     let mut frontend = Vec::new();
     let (mut slowest, mut busiest, mut deepest) = (0.0f64, 0.0f64, 0usize);
     for case in cases {
         // A case whose frontend latency column was dropped does not count here.
-        if let Some(l) = pre(case, "frontend", "latency-50") {
+        if let Some(l) = pre(case, "frontend", "latency-50").filter(|l| l.is_finite()) {
             frontend.push(l);
         }
         for s in &case.topology.services {
@@ -410,8 +404,8 @@ pub fn profile(cases: &[Case]) -> Profile {
     }
     Profile {
         cases: cases.len(),
-        frontend_latency_median: median_of(frontend.clone()),
-        frontend_latency_p90: quantile_of(frontend, 0.9),
+        frontend_latency_median: quantile(&mut frontend, 0.5),
+        frontend_latency_p90: quantile(&mut frontend, 0.9),
         slowest_service_latency: slowest,
         busiest_service_cpu: busiest,
         deepest_call_chain: deepest,
