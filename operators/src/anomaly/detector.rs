@@ -34,6 +34,7 @@ pub struct Stack {
     pub regime_after: u32,
     pub novelty: bool,
     pub new_extreme: bool,
+    pub new_level: bool,
     /// Span (samples) of the level whose records `LevelRecords` tests: the baseline's
     /// longest, `scale_span`.
     pub record_span: u64,
@@ -56,6 +57,7 @@ impl Stack {
             regime_after: cfg.regime_after,
             novelty: cfg.novelty,
             new_extreme: cfg.new_extreme,
+            new_level: cfg.new_level,
             record_span: u64::from(cfg.scale_span),
             seasonal: cfg.seasonal.enabled.then(|| SeasonalParams::new(&cfg.seasonal)),
         }
@@ -287,7 +289,7 @@ impl SeriesDetector {
         // So is a level beyond every level it has held (a sustained subtle change); the
         // level of the deseasonalised values, so a season longer than the level's span
         // (a weekly one) does not set records by itself.
-        let record = self.levels.update(y, stack.weights.scale, stack.record_span).filter(|_| stack.new_extreme);
+        let record = self.levels.update(y, stack.weights.scale, stack.record_span).filter(|_| stack.new_level);
         let (q, mask) = calibrate::fold_level(record, q, mask);
         let warm = self.baseline.n >= stack.warmup;
         tail.learn(z, &stack.tests);

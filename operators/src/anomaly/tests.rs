@@ -333,7 +333,7 @@ fn a_drop_is_not_excused_by_the_bursts_of_a_series() {
 /// A slow slide to a level the series never held: each sample is ordinary against a
 /// baseline that follows the slide, and no value leaves the range the noise has shown,
 /// but the level (its mean over `scale_span`) sinks below every level it has held.
-/// Named `new_level`; with the record tests off, nothing is raised.
+/// Named `new_level`; with that test off (`new_level = false`), nothing is raised.
 #[test]
 fn a_level_never_held_is_an_anomaly() {
     // The slide starts once a record is rarer than half the alarm level (4000 levels
@@ -344,7 +344,7 @@ fn a_level_never_held_is_an_anomaly() {
         *x -= 3.0 * ((i - 4300) as f64 / 200.0).min(1.0);
     }
     let run_with = |on: bool| {
-        let mut op = AnomalyOperator::new(AnomalyConfig { new_extreme: on, ..cfg() });
+        let mut op = AnomalyOperator::new(AnomalyConfig { new_level: on, ..cfg() });
         let mut out = Collector::default();
         for (i, &x) in v.iter().enumerate() {
             op.on_event(sample("a", i, x), &mut out);
@@ -462,7 +462,7 @@ fn an_anomaly_right_after_another_needs_conclusive_evidence() {
 /// samples are judged by the residual tail), and a detector that learned 800 samples of
 /// steady noise.
 fn learned_residual_detector() -> (Stack, SeriesDetector) {
-    let stack = Stack::new(&AnomalyConfig { seasonal: SeasonalConfig { enabled: false, ..SeasonalConfig::default() }, new_extreme: false, ..AnomalyConfig::default() });
+    let stack = Stack::new(&AnomalyConfig { seasonal: SeasonalConfig { enabled: false, ..SeasonalConfig::default() }, new_extreme: false, new_level: false, ..AnomalyConfig::default() });
     let mut d = SeriesDetector::new(&stack);
     for (i, x) in base(800).into_iter().enumerate() {
         d.update(T0 + i as i64 * STEP, x, &stack);
@@ -595,16 +595,16 @@ fn series_state_is_bounded() {
 
 /// A measurement, not a check (run with `--ignored --nocapture`): anomalies started on
 /// long white-noise series (20,000 samples, 3.5 days at 15 s), with the record tests on
-/// and off. A new all-time extreme or level is news by design (`new_extreme` turns both
-/// tests on), and white noise sets such records now and then.
+/// and off. A new all-time extreme or level is news by design (`new_extreme` and
+/// `new_level` turn the tests on), and white noise sets such records now and then.
 #[test]
 #[ignore]
 fn white_noise_starts_per_series() {
-    for (name, records) in [("defaults", true), ("record tests off (new_extreme = false)", false)] {
+    for (name, extreme, level) in [("defaults", true, true), ("new_level = false", true, false), ("record tests off (new_extreme = new_level = false)", false, false)] {
         let mut by_detector: BTreeMap<String, usize> = BTreeMap::new();
         let mut total = 0;
         for seed in 1..=6u64 {
-            let mut op = AnomalyOperator::new(AnomalyConfig { new_extreme: records, ..cfg() });
+            let mut op = AnomalyOperator::new(AnomalyConfig { new_extreme: extreme, new_level: level, ..cfg() });
             let mut out = Collector::default();
             for i in 0..20_000 {
                 op.on_event(sample("a", i, 100.0 + 2.0 * noise(i, seed)), &mut out);
