@@ -7,13 +7,14 @@ use serde::{Deserialize, Serialize};
 use crate::alert::Alert;
 use crate::envelope::{Envelope, Payload};
 use crate::k8s::K8sEvent;
-use crate::signals::Anomaly;
+use crate::signals::{Anomaly, PeerWindow};
 use crate::topology::TopologyUpdate;
 
 /// One record of `kubesage.signals`. On the wire it is exactly the payload of the topic it
 /// was routed from (`kubesage.alerts`, `kubesage.k8s.events`, `kubesage.anomalies`,
-/// `kubesage.topology`), in the same envelope (same id, time, type): the variant is
-/// recognised by its fields, so an alert record decodes as it always did.
+/// `kubesage.topology`, `kubesage.peer.windows`), in the same envelope (same id, time,
+/// type): the variant is recognised by its fields, so an alert record decodes as it always
+/// did. Window means are RCA's history of the series placed on a component.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(untagged)]
 pub enum Signal {
@@ -21,6 +22,7 @@ pub enum Signal {
     Event(K8sEvent),
     Anomaly(Anomaly),
     Topology(TopologyUpdate),
+    Window(PeerWindow),
 }
 
 impl Payload for Signal {
@@ -37,7 +39,7 @@ macro_rules! lift {
         }
     )*};
 }
-lift!(from_alert: Alert => Alert, from_event: K8sEvent => Event, from_anomaly: Anomaly => Anomaly, from_topology: TopologyUpdate => Topology);
+lift!(from_alert: Alert => Alert, from_event: K8sEvent => Event, from_anomaly: Anomaly => Anomaly, from_topology: TopologyUpdate => Topology, from_window: PeerWindow => Window);
 
 #[cfg(test)]
 mod tests {

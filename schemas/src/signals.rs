@@ -105,6 +105,11 @@ pub struct PeerWindow {
     pub labels: BTreeMap<String, String>,
     /// The member within the group (its pod, instance or node).
     pub member: String,
+    /// The label that names the member (`pod`, `instance`, `node`): with it, `labels` and
+    /// `member` give back the series' own labels (`workload`, when added, aside). Empty in
+    /// records from before it was published.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub member_label: String,
     /// Series key of the member.
     pub series: String,
     pub window_start: DateTime<Utc>,

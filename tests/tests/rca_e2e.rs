@@ -2,7 +2,9 @@
 //! Deployment -> ReplicaSet -> Pods on Nodes, Services with a call edge), Kubernetes events,
 //! an anomaly and alerts land on their input topics keyed as the collectors key them; the
 //! `route-*` jobs re-key them by cluster onto `kubesage.signals`; the correlate job folds
-//! them into one incident and publishes an RCA report naming the slow dependency first.
+//! them into one incident and publishes an RCA report naming the slow dependency first,
+//! from its anomaly and from the window means of its latency (`kubesage.peer.windows`,
+//! routed by `route-windows`).
 //! The operate worker is killed (-9) after the first half and restarted: the topology and
 //! the first signals must come back from the checkpoint topic.
 
@@ -14,7 +16,7 @@ use kubesage_schemas::alertmanager::AlertStatus;
 use kubesage_schemas::ids::stable_id;
 use kubesage_schemas::incident::{Incident, RcaReport};
 use kubesage_schemas::k8s::{K8sEvent, ObjectRef};
-use kubesage_schemas::signals::{Anomaly, AnomalyPhase};
+use kubesage_schemas::signals::{Anomaly, AnomalyPhase, PeerWindow};
 use kubesage_schemas::topology::{TopologyOp, TopologyUpdate};
 use kubesage_schemas::{topics, Envelope};
 use kubesage_tests::*;
@@ -111,6 +113,32 @@ fn anomaly(t: DateTime<Utc>, started: DateTime<Utc>, phase: AnomalyPhase, revisi
     (CLUSTER.to_string(), serde_json::to_vec(&env).expect("json"))
 }
 
+/// 20-second latency window means of a pod from `from` for `n` windows, as the anomaly
+/// operator publishes them (keyed by peer group): `level(i)` for the `i`th.
+fn windows(pod: &str, from: DateTime<Utc>, n: i64, level: impl Fn(i64) -> f64) -> Vec<(String, Vec<u8>)> {
+    let metric = "http_request_duration_seconds";
+    let group = format!("{metric}{{namespace=\"shop\",workload=\"{}\"}}", pod.split('-').next().unwrap_or(pod));
+    (0..n)
+        .map(|i| {
+            let start = from + chrono::Duration::seconds(20 * i);
+            let w = PeerWindow {
+                group: group.clone(),
+                name: metric.into(),
+                labels: labels(&[("namespace", "shop")]),
+                member: pod.into(),
+                member_label: "pod".into(),
+                series: format!("{metric}{{namespace=\"shop\",pod=\"{pod}\"}}"),
+                window_start: start,
+                window_end: start + chrono::Duration::seconds(20),
+                mean: level(i),
+                samples: 2,
+            };
+            let env = Envelope::new(stable_id(&["window", pod, &i.to_string()]), "kubesage/operator/anomaly", w.window_end, group.clone(), CLUSTER, w);
+            (group.clone(), serde_json::to_vec(&env).expect("json"))
+        })
+        .collect()
+}
+
 #[test]
 fn topology_events_anomalies_and_alerts_become_one_incident_and_an_rca_report() {
     let broker = Broker::start();
@@ -126,13 +154,17 @@ fn topology_events_anomalies_and_alerts_become_one_incident_and_an_rca_report() 
     let t0 = Utc::now();
     let s = |secs: i64| t0 + chrono::Duration::seconds(secs);
     broker.produce(topics::TOPOLOGY, &topology(s(-60)));
+    // Ten minutes of window means: payments' latency jumps 40 s ago, the frontend's a little.
+    let wiggle = |i: i64| ((i * 7919).rem_euclid(11) as f64 - 5.0) / 500.0;
+    broker.produce(topics::PEER_WINDOWS, &windows(PAYMENTS_POD, s(-600), 30, |i| if i < 28 { 0.15 + wiggle(i) } else { 1.8 }));
+    broker.produce(topics::PEER_WINDOWS, &windows("frontend-5b7c9d8f4-xzqwv", s(-600), 30, |i| if i < 28 { 0.40 + wiggle(i + 3) } else { 0.55 }));
     broker.produce(topics::K8S_EVENTS, &[k8s_event(s(-50), oref("Deployment", "shop", "payments"), "ScalingReplicaSet", "Normal", "Scaled up replica set payments-7c9d8f6b5d to 2")]);
     broker.produce(topics::ANOMALIES, &[anomaly(s(-30), s(-40), AnomalyPhase::Started, 0)]);
     broker.produce(topics::K8S_EVENTS, &[k8s_event(s(-20), oref("Pod", "shop", PAYMENTS_POD), "BackOff", "Warning", "Back-off restarting failed container payments")]);
 
     let opened = eventually(Duration::from_secs(90), || {
         let incidents: Vec<Envelope<Incident>> = broker.read_json(topics::INCIDENTS);
-        let routed = ["route-topology", "route-events", "route-anomalies"].iter().zip([topics::TOPOLOGY, topics::K8S_EVENTS, topics::ANOMALIES]).all(|(job, topic)| broker.caught_up(job, topic));
+        let routed = ["route-topology", "route-events", "route-anomalies", "route-windows"].iter().zip([topics::TOPOLOGY, topics::K8S_EVENTS, topics::ANOMALIES, topics::PEER_WINDOWS]).all(|(job, topic)| broker.caught_up(job, topic));
         (routed && !incidents.is_empty() && broker.caught_up("correlate", topics::SIGNALS)).then_some(incidents)
     });
     assert!(opened.is_some(), "no incident from the first half\n{}", tail(&log, 40));
@@ -182,12 +214,15 @@ fn topology_events_anomalies_and_alerts_become_one_incident_and_an_rca_report() 
     // The report: on kubesage.rca, keyed by cluster, deterministic id, payments first with
     // its anomaly, the rollout and the frontend it explains as evidence.
     assert_eq!(report.cluster, CLUSTER);
-    assert_eq!(report.id, stable_id(&["rca", &report.data.incident_id, &report.data.incident_revision.to_string()]));
+    // (A report from ranking the open incident again also names its boundary, its time.)
+    let revision = report.data.incident_revision.to_string();
+    let again = stable_id(&["rca", &report.data.incident_id, &revision, "at", &report.time.timestamp_millis().to_string()]);
+    assert!(report.id == stable_id(&["rca", &report.data.incident_id, &revision]) || report.id == again, "{}", report.id);
     let first = &report.data.candidates[0];
     assert_eq!(first.component, "Deployment/shop/payments", "{:#?}", report.data);
     assert_eq!(first.rank, 1);
     let evidence = first.evidence.join("\n");
-    for want in ["anomaly http_request_duration_seconds", "Deployment/shop/frontend", "ScalingReplicaSet"] {
+    for want in [&format!("http_request_duration_seconds of {PAYMENTS_POD}"), "Deployment/shop/frontend", "ScalingReplicaSet"] {
         assert!(evidence.contains(want), "evidence lacks {want:?}:\n{evidence}");
     }
     assert!(report.data.candidates.iter().skip(1).all(|c| c.score < first.score));

@@ -270,7 +270,8 @@ impl Acc {
 pub type Scores = BTreeMap<String, BTreeMap<String, Acc>>;
 
 /// KubeSage through the operators the pipeline runs ([`pipeline`]), scored on the first
-/// report (when the page fires) and on the last revision: per fault type and `"all"`,
+/// report (when the page fires) and on the last revision, with the window means and
+/// without (`records-first`, `records-last`): per fault type and `"all"`,
 /// printed one line per group and returned for the JSON line.
 pub fn score_pipeline(cases: &[Case]) -> serde_json::Value {
     let mut acc: BTreeMap<(&str, String), Acc> = BTreeMap::new();
@@ -281,7 +282,7 @@ pub fn score_pipeline(cases: &[Case]) -> serde_json::Value {
         reports += r.reports;
         seen += usize::from(r.root_seen);
         seen_first += usize::from(r.root_seen && r.first.first() == Some(&case.root));
-        for (which, ranking) in [("first", &r.first), ("last", &r.last)] {
+        for (which, ranking) in [("first", &r.first), ("last", &r.last), ("records-first", &r.records_first), ("records-last", &r.records_last)] {
             let h = hits(ranking, &case.root);
             acc.entry((which, "all".to_string())).or_default().add(h);
             acc.entry((which, case.fault.clone())).or_default().add(h);
@@ -289,7 +290,7 @@ pub fn score_pipeline(cases: &[Case]) -> serde_json::Value {
     }
     let mut json = serde_json::Map::new();
     for ((which, group), a) in &acc {
-        println!("  through the operators, {which:>5} report, {group:>5}: AC@1 {:.3} AC@3 {:.3} Avg@5 {:.3} ({} cases)", a.ac(1), a.ac(3), a.avg5(), a.cases);
+        println!("  through the operators, {which:>13} report, {group:>5}: AC@1 {:.3} AC@3 {:.3} Avg@5 {:.3} ({} cases)", a.ac(1), a.ac(3), a.avg5(), a.cases);
         json.entry(which.to_string()).or_insert_with(|| serde_json::json!({}))[group] = serde_json::json!({"ac1": r3(a.ac(1)), "ac3": r3(a.ac(3)), "avg5": r3(a.avg5())});
     }
     let n = cases.len().max(1) as f64;

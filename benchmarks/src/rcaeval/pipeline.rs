@@ -1,13 +1,16 @@
 //! An RCAEval case through the operators the running pipeline hosts, not through the
-//! ranking alone: its metric columns as samples into the anomaly operator, the anomaly
-//! records it publishes (never the raw samples) plus the case's topology and one alert on
-//! the frontend into the correlator with RCA, and the services of its last report's
-//! candidates as the ranking. This is what a deployment would answer; the harness path
-//! (`super::kubesage`) ranks from the samples themselves.
+//! ranking alone: its metric columns as samples into the anomaly operator, what it
+//! publishes (anomaly records and the series' one-minute window means; never the raw
+//! samples) plus the case's topology and one alert on the frontend into the correlator
+//! with RCA, and the services of its reports' candidates as the ranking. This is what a
+//! deployment would answer; the harness path (`super::kubesage`) ranks from the samples
+//! themselves. The same records go once more through RCA without the window means
+//! (`window_series = 0`: anomaly records, alerts and events only), for comparison.
 //!
 //! The case becomes a cluster: every service a Deployment (ReplicaSet, one Pod per node
 //! it is placed on) behind a Service that calls its callees' Services. A column
-//! `<service>_<metric>` is the series `<metric>{namespace, deployment=<service>}`. The
+//! `<service>_<metric>` is the series `<metric>{namespace, deployment=<service>,
+//! pod=<service>-rs-0}` (the service's first pod: the data sets measure services). The
 //! alert (`HighLatency` on the frontend, or on the first service no one calls) fires a
 //! minute after the injection: the symptom an SRE is paged for, nothing about the root.
 
@@ -23,7 +26,8 @@ use kubesage_schemas::alertmanager::AlertStatus;
 use kubesage_schemas::ids::stable_id;
 use kubesage_schemas::incident::RcaReport;
 use kubesage_schemas::k8s::ObjectRef;
-use kubesage_schemas::signals::{Anomaly, MetricSample};
+use kubesage_schemas::signals::{Anomaly, MetricSample, PeerWindow};
+use kubesage_schemas::topics;
 use kubesage_schemas::topology::{TopologyOp, TopologyUpdate};
 use kubesage_schemas::Envelope;
 
@@ -65,15 +69,16 @@ fn topology(case: &Case) -> Vec<TopologyUpdate> {
     out
 }
 
-/// The anomaly records the metrics anomaly operator publishes over the case's columns.
-fn anomalies(case: &Case) -> Vec<Envelope<Anomaly>> {
+/// The anomaly records and window means the metrics anomaly operator publishes over the
+/// case's columns.
+fn detect(case: &Case) -> (Vec<Envelope<Anomaly>>, Vec<Envelope<PeerWindow>>) {
     let mut op = AnomalyOperator::new(AnomalyConfig::default());
     let mut out = Collector::default();
     let series: Vec<(String, BTreeMap<String, String>, &Vec<f64>)> = case
         .columns
         .iter()
         .map(|((service, metric), values)| {
-            let labels = [("namespace".to_string(), NAMESPACE.to_string()), ("deployment".to_string(), service.clone())].into();
+            let labels = [("namespace".to_string(), NAMESPACE.to_string()), ("deployment".to_string(), service.clone()), ("pod".to_string(), format!("{service}-rs-0"))].into();
             (metric.replace('-', "_"), labels, values)
         })
         .collect();
@@ -86,7 +91,7 @@ fn anomalies(case: &Case) -> Vec<Envelope<Anomaly>> {
             op.on_event(Envelope::new(stable_id(&[&key, &t.to_string()]), "rcaeval", time, key, CLUSTER, sample), &mut out);
         }
     }
-    out.decoded(kubesage_operators::anomaly::OUTPUT)
+    (out.decoded(kubesage_operators::anomaly::OUTPUT), out.decoded(topics::PEER_WINDOWS))
 }
 
 /// The frontend, or the first service nothing calls.
@@ -126,6 +131,9 @@ pub struct Ranked {
     pub first: Vec<String>,
     /// By the last revision's report (the incident updated as more evidence came in).
     pub last: Vec<String>,
+    /// The same, by RCA without the window means.
+    pub records_first: Vec<String>,
+    pub records_last: Vec<String>,
     pub reports: usize,
     /// Anomaly records the anomaly operator published.
     pub records: usize,
@@ -133,25 +141,32 @@ pub struct Ranked {
     pub root_seen: bool,
 }
 
-pub fn rank(case: &Case) -> Ranked {
-    let mut op = CorrelateWithRca::new(CorrelationConfig::default(), RcaOperatorConfig::default());
+/// The RCA reports of the correlator with RCA (`cfg`) over the case's signals.
+fn reports(case: &Case, signals: &[Envelope<Signal>], cfg: RcaOperatorConfig) -> Vec<Envelope<RcaReport>> {
+    let mut op = CorrelateWithRca::new(CorrelationConfig::default(), cfg);
     let mut out = Collector::default();
     let start = case.time.first().copied().unwrap_or(0) * 1000 - 60_000;
     for (i, u) in topology(case).into_iter().enumerate() {
         op.on_event(signal::from_topology(Envelope::new(stable_id(&["topology", &i.to_string()]), "rcaeval", from_millis(start), u.object.name.clone(), CLUSTER, u)), &mut out);
     }
-    let records = anomalies(case);
-    let mut signals: Vec<Envelope<Signal>> = records.iter().cloned().map(signal::from_anomaly).collect();
-    signals.extend(entry_service(case).map(|s| page(case, &s)));
-    signals.sort_by_key(|e| e.time);
     for e in signals {
         let t = e.time;
-        op.on_event(e, &mut out);
+        op.on_event(e.clone(), &mut out);
         op.on_watermark(t, &mut out);
     }
     let end = case.time.last().copied().unwrap_or(0) * 1000 + 600_000;
     op.on_watermark(from_millis(end), &mut out);
-    let reports: Vec<Envelope<RcaReport>> = out.decoded(kubesage_operators::rca::operator::OUTPUT);
+    out.decoded(kubesage_operators::rca::operator::OUTPUT)
+}
+
+pub fn rank(case: &Case) -> Ranked {
+    let (records, windows) = detect(case);
+    let mut signals: Vec<Envelope<Signal>> = records.iter().cloned().map(signal::from_anomaly).collect();
+    signals.extend(windows.into_iter().map(signal::from_window));
+    signals.extend(entry_service(case).map(|s| page(case, &s)));
+    signals.sort_by_key(|e| e.time);
+    let reports = reports(case, &signals, RcaOperatorConfig::default());
+    let without = self::reports(case, &signals, RcaOperatorConfig { window_series: 0, ..RcaOperatorConfig::default() });
     let services = case.services();
     let ranking = |r: Option<&Envelope<RcaReport>>| -> Vec<String> {
         r.map(|r| {
@@ -172,7 +187,15 @@ pub fn rank(case: &Case) -> Ranked {
         let start = a.data.window_start.timestamp_millis();
         a.data.labels.get("deployment") == Some(&case.root) && start >= inject - 60_000 && start <= inject + 120_000
     });
-    Ranked { first: ranking(reports.first()), last: ranking(reports.last()), reports: reports.len(), records: records.len(), root_seen }
+    Ranked {
+        first: ranking(reports.first()),
+        last: ranking(reports.last()),
+        records_first: ranking(without.first()),
+        records_last: ranking(without.last()),
+        reports: reports.len(),
+        records: records.len(),
+        root_seen,
+    }
 }
 
 #[cfg(test)]

@@ -17,7 +17,7 @@ use crate::topology::{key, node_key, split_key, Topology};
 
 /// One input record of the correlator: the wire type of `kubesage.signals` (an alert,
 /// Kubernetes event, anomaly or topology update, recognised by its fields).
-pub use kubesage_schemas::signal::{from_alert, from_anomaly, from_event, from_topology, Signal};
+pub use kubesage_schemas::signal::{from_alert, from_anomaly, from_event, from_topology, from_window, Signal};
 
 /// Coarse kind of failure a signal speaks of.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -128,7 +128,7 @@ pub struct Placed {
 /// ignored kinds, Normal events).
 pub fn place(e: &Envelope<Signal>, topo: &Topology, cfg: &CorrelationConfig, classes: &mut ClassCache) -> Option<Placed> {
     match &e.data {
-        Signal::Topology(_) => None,
+        Signal::Topology(_) | Signal::Window(_) => None,
         Signal::Alert(a) => {
             let mut p = from_labels(&e.cluster, &a.labels, &a.alertname, topo, cfg, classes);
             p.member = a.fingerprint.clone();
@@ -189,6 +189,12 @@ pub fn place(e: &Envelope<Signal>, topo: &Topology, cfg: &CorrelationConfig, cla
             })
         }
     }
+}
+
+/// The component a series with these labels is about, as its anomalies are placed (RCA's
+/// window history).
+pub fn component_of_labels(cluster: &str, labels: &BTreeMap<String, String>, topo: &Topology, cfg: &CorrelationConfig, classes: &mut ClassCache) -> Option<String> {
+    from_labels(cluster, labels, "", topo, cfg, classes).component
 }
 
 /// Alert or anomaly labels on the topology. With topology the component is the owner root

@@ -15,6 +15,9 @@ pub struct Membership {
     pub group: String,
     pub labels: BTreeMap<String, String>,
     pub member: String,
+    /// The label naming the member (a snapshot without it has none).
+    #[serde(default)]
+    pub member_label: String,
 }
 
 /// The group of a sample's series, if it has a member label.
@@ -25,7 +28,7 @@ pub fn membership(sample: &MetricSample, cfg: &PeerConfig) -> Option<Membership>
     if label == "pod" {
         labels.insert("workload".to_string(), workload_of_pod(&member).to_string());
     }
-    Some(Membership { group: series_key(&sample.name, &labels), labels, member })
+    Some(Membership { group: series_key(&sample.name, &labels), labels, member, member_label: label.to_string() })
 }
 
 /// The controller name in a pod name: `web-7d9f8c6b5-x2x4z` (Deployment) -> `web`,
@@ -78,6 +81,7 @@ impl WindowMean {
             name: sample.name.clone(),
             labels: m.labels.clone(),
             member: m.member.clone(),
+            member_label: m.member_label.clone(),
             series: series.to_string(),
             window_start: at(self.start),
             window_end: at(self.start + window),

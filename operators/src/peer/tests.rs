@@ -17,6 +17,7 @@ fn window(member: &str, w: i64, mean: f64) -> Envelope<PeerWindow> {
         name: "cpu".into(),
         labels,
         member: member.into(),
+        member_label: "pod".into(),
         series: format!("cpu{{pod=\"{member}\"}}"),
         window_start: from_millis(T0 + w * MIN),
         window_end: from_millis(T0 + (w + 1) * MIN),

@@ -11,6 +11,7 @@
 mod colocation;
 pub mod config;
 pub mod evidence;
+pub mod history;
 pub mod operator;
 pub mod pagerank;
 pub mod rank;

@@ -30,9 +30,10 @@ use serde::{Deserialize, Serialize};
 
 use super::config::RcaConfig;
 use super::evidence::{band_z, states, Finding};
-use super::rank::{rank_with_states, Change, Component, Problem};
+use super::history;
+use super::rank::{rank_with_states, ranking_states, Change, Component, ComponentState, Problem};
 use super::signal::SignalKind;
-use crate::correlation::signal::{call_nodes, component_of_call_node, place, ClassCache, FailureClass, SignalKind as PlacedKind};
+use crate::correlation::signal::{call_nodes, component_of_call_node, component_of_labels, place, ClassCache, FailureClass, SignalKind as PlacedKind};
 use crate::correlation::{ActiveMember, CorrelationConfig, Correlator, Signal, View};
 use crate::time::{duration_millis, from_millis, to_millis, Millis};
 use crate::topology::{key, node_key, split_key, Topology};
@@ -57,6 +58,16 @@ pub struct RcaOperatorConfig {
     pub max_evidence_per_cluster: usize,
     /// Components in one problem (symptoms, components with evidence, their dependencies).
     pub max_components: usize,
+    /// Series per cluster whose window means (`kubesage.peer.windows`) RCA keeps over the
+    /// evidence window, to rank components by how far their windows moved (see
+    /// `rca::history`); 0: rank from anomaly records, alerts and events only.
+    pub window_series: usize,
+    /// While an incident is open, it is ranked again this often (event time) as its
+    /// components' windows come in, and a new report published when the ranking changed;
+    /// 0: only when the incident itself changes. For at most `evidence_window` after the
+    /// incident's last record.
+    #[serde(with = "humantime_serde")]
+    pub rerank_every: Duration,
     /// Probability that a component with a firing alert is abnormal.
     pub alert_abnormal: f64,
     /// Probability that a component with a Warning Kubernetes event is abnormal.
@@ -80,6 +91,8 @@ impl Default for RcaOperatorConfig {
             evidence_window: Duration::from_secs(60 * 60),
             max_evidence_per_cluster: 500,
             max_components: 2_000,
+            window_series: 20_000,
+            rerank_every: Duration::from_secs(60),
             alert_abnormal: 0.9,
             event_abnormal: 0.8,
             change_reasons: ["ScalingReplicaSet", "SuccessfulRescale", "Rebooted", "NodeNotReady", "NodeNotSchedulable", "Drain", kubesage_schemas::k8s::CONFIG_CHANGED, "Updated"]
@@ -142,6 +155,15 @@ struct State {
     published: BTreeMap<String, Vec<String>>,
     /// Evidence dropped by the per-cluster bound.
     dropped: u64,
+    /// Per cluster, the window means of its series (a snapshot without them starts empty).
+    #[serde(default)]
+    windows: BTreeMap<String, history::Histories>,
+    /// Window means not kept because `window_series` series were kept already.
+    #[serde(default)]
+    windows_dropped: u64,
+    /// Incident id -> its latest record and when it was last ranked, while it is open.
+    #[serde(default)]
+    open: BTreeMap<String, (Envelope<Incident>, Millis)>,
 }
 
 /// RCA over the incidents of a correlator it is chained to.
@@ -160,12 +182,24 @@ impl Rca {
         self.state.dropped
     }
 
+    /// Window means not kept because `window_series` was reached.
+    pub fn windows_dropped(&self) -> u64 {
+        self.state.windows_dropped
+    }
+
     /// Keep an anomaly record or a change event as evidence (the correlator keeps the
     /// alerts, events and graph).
     pub fn observe(&mut self, e: &Envelope<Signal>) {
         let keep = match &e.data {
             Signal::Anomaly(_) => true,
             Signal::Event(ev) => self.cfg.change_reasons.iter().any(|r| r == &ev.reason),
+            Signal::Window(w) => {
+                if self.cfg.enabled && self.cfg.window_series > 0 {
+                    let kept = history::keep(self.state.windows.entry(e.cluster.clone()).or_default(), w, self.cfg.window_series);
+                    self.state.windows_dropped += u64::from(!kept);
+                }
+                false
+            }
             Signal::Alert(_) | Signal::Topology(_) => false,
         };
         if !self.cfg.enabled || !keep {
@@ -194,11 +228,32 @@ impl Rca {
         let incidents: Vec<Envelope<Incident>> =
             out.items()[from.min(out.len())..].iter().filter(|e| e.topic == topics::INCIDENTS).filter_map(|e| serde_json::from_slice(&e.payload).ok()).collect();
         let horizon = b.saturating_sub(duration_millis(self.cfg.evidence_window));
-        let State { clusters, published, .. } = &mut self.state;
+        let State { clusters, published, windows, open, .. } = &mut self.state;
+        // Incidents that changed at `b`, then open ones due to be ranked again as their
+        // windows come in.
+        let mut incidents: Vec<(Envelope<Incident>, bool)> = incidents.into_iter().map(|e| (e, false)).collect();
+        for (inc, _) in &incidents {
+            let done = inc.data.status == IncidentStatus::Resolved || inc.data.merged_into.is_some();
+            if done {
+                open.remove(&inc.data.incident_id);
+            } else {
+                open.insert(inc.data.incident_id.clone(), (inc.clone(), b));
+            }
+        }
+        open.retain(|_, (inc, _)| to_millis(&inc.time) >= horizon);
+        let every = duration_millis(self.cfg.rerank_every);
+        if every > 0 {
+            for (inc, last) in open.values_mut() {
+                if b - *last >= every && windows.contains_key(&inc.cluster) {
+                    *last = b;
+                    incidents.push((inc.clone(), true));
+                }
+            }
+        }
         // The evidence of a cluster is placed once for all its incidents at this boundary.
         let mut placed: BTreeMap<&str, Placement<'_>> = BTreeMap::new();
         let mut classes = ClassCache::default();
-        for inc in &incidents {
+        for (inc, again) in &incidents {
             let id = &inc.data.incident_id;
             if inc.data.status == IncidentStatus::Resolved || inc.data.merged_into.is_some() {
                 published.remove(id);
@@ -206,7 +261,9 @@ impl Rca {
             }
             let placement = placed.entry(inc.cluster.as_str()).or_insert_with(|| {
                 let evidence: Vec<&Envelope<Signal>> = clusters.get(&inc.cluster).map(|log| log.range((horizon, String::new())..(b, String::new())).map(|(_, e)| e).collect()).unwrap_or_default();
-                place_evidence(&inc.cluster, &evidence, view)
+                let mut placement = place_evidence(&inc.cluster, &evidence, view);
+                placement.series = place_series(&inc.cluster, windows.get(&inc.cluster), view);
+                placement
             });
             // Alerts of the incident that fired and resolved still say where it was abnormal:
             // a root cause recovering before its victims must not hand the ranking to them.
@@ -220,7 +277,7 @@ impl Rca {
                     Some(ResolvedAlert { member: a.fingerprint.clone(), component, class, name: a.alertname.clone(), starts_at: to_millis(&a.starts_at) })
                 })
                 .collect();
-            let built = build(&inc.cluster, &inc.data, placement, &resolved, view.topology, &self.cfg);
+            let built = build(&inc.cluster, &inc.data, placement, &resolved, view.topology, &self.cfg, b);
             let ranked = rank_with_states(&built.problem, &built.states, &self.cfg.ranking);
             if ranked.is_empty() {
                 continue; // nothing placed on any component yet: nothing to say
@@ -234,8 +291,9 @@ impl Rca {
                 continue;
             }
             published.insert(id.clone(), signature);
-            let rid = stable_id(&["rca", id, &inc.data.revision.to_string()]);
-            out.emit(OUTPUT, &inc.cluster, &Envelope::new(rid, SOURCE, inc.time, id.clone(), inc.cluster.clone(), report));
+            let revision = inc.data.revision.to_string();
+            let (rid, at) = if *again { (stable_id(&["rca", id, &revision, "at", &b.to_string()]), from_millis(b)) } else { (stable_id(&["rca", id, &revision]), inc.time) };
+            out.emit(OUTPUT, &inc.cluster, &Envelope::new(rid, SOURCE, at, id.clone(), inc.cluster.clone(), report));
         }
         drop(placed);
         for log in clusters.values_mut() {
@@ -245,6 +303,10 @@ impl Rca {
             compact(log, b);
         }
         clusters.retain(|_, log| !log.is_empty());
+        for h in windows.values_mut() {
+            history::prune(h, horizon);
+        }
+        windows.retain(|_, h| !h.is_empty());
     }
 
     fn to_value(&self) -> serde_json::Value {
@@ -368,6 +430,8 @@ pub struct Placement<'a> {
     /// `(component, at, what)` of change events.
     changes: Vec<(String, Millis, String)>,
     nodes_of_root: BTreeMap<String, BTreeSet<String>>,
+    /// Component -> the kept window histories of the series placed on it.
+    series: BTreeMap<String, Vec<&'a history::History>>,
 }
 
 /// Place the evidence of `cluster`: the correlator's firing members (alerts, events) and
@@ -399,16 +463,30 @@ pub fn place_evidence<'a>(cluster: &'a str, records: &[&'a Envelope<Signal>], vi
                     evidence.insert(p.member.clone(), (c, Evidence::Ended(last, to_millis(&a.window_end))));
                 }
             }
-            Signal::Alert(_) | Signal::Topology(_) => {}
+            Signal::Alert(_) | Signal::Topology(_) | Signal::Window(_) => {}
         }
     }
-    Placement { evidence, changes, nodes_of_root: nodes_of_roots(cluster, topo) }
+    Placement { evidence, changes, nodes_of_root: nodes_of_roots(cluster, topo), series: BTreeMap::new() }
+}
+
+/// The kept series of a cluster on the components they are about.
+fn place_series<'a>(cluster: &str, histories: Option<&'a history::Histories>, view: &View<'_>) -> BTreeMap<String, Vec<&'a history::History>> {
+    let mut out: BTreeMap<String, Vec<&history::History>> = BTreeMap::new();
+    let mut classes = ClassCache::default();
+    for h in histories.into_iter().flat_map(|h| h.values()) {
+        if let Some(c) = component_of_labels(cluster, &h.labels, view.topology, view.config, &mut classes) {
+            out.entry(c).or_default().push(h);
+        }
+    }
+    out
 }
 
 /// Build the problem of one incident from its cluster's placed evidence: components
 /// (symptoms, everything with evidence, their nodes, the workloads their Services select,
 /// their call-graph dependencies), dependency edges, findings, changes and onset.
-pub fn build(cluster: &str, inc: &Incident, placement: &Placement<'_>, resolved: &[ResolvedAlert], topo: &Topology, cfg: &RcaOperatorConfig) -> Built {
+/// The windows of the series placed on a component are scored as the benchmarks score
+/// samples, split where the fault began (`fault_onset`), using the windows ended by `b`.
+pub fn build(cluster: &str, inc: &Incident, placement: &Placement<'_>, resolved: &[ResolvedAlert], topo: &Topology, cfg: &RcaOperatorConfig, b: Millis) -> Built {
     let mut comps = Components { ids: BTreeMap::new(), list: Vec::new(), max: cfg.max_components.max(1) };
     let members: BTreeSet<&str> = inc.alerts.iter().map(|a| a.fingerprint.as_str()).collect();
     let mut symptoms = BTreeSet::new();
@@ -416,6 +494,8 @@ pub fn build(cluster: &str, inc: &Incident, placement: &Placement<'_>, resolved:
         symptoms.extend(comps.get(c));
     }
     let mut findings = Vec::new();
+    // Alerts and events: what the windows of a component do not show.
+    let mut member_findings = Vec::new();
     let tolerance = duration_millis(cfg.ranking.onset_tolerance);
     for (member, (component, ev)) in &placement.evidence {
         // An anomaly over before the incident began is no evidence about it.
@@ -456,7 +536,9 @@ pub fn build(cluster: &str, inc: &Incident, placement: &Placement<'_>, resolved:
                     }
                     _ => (cfg.alert_abnormal, format!("alert {} firing since {} ({})", m.name, fmt_time(m.starts_at), m.class.as_str())),
                 };
-                Finding { component: i, kind: kind_of_class(m.class), abnormal, z: None, onset: m.starts_at, latency_delta: None, note }
+                let f = Finding { component: i, kind: kind_of_class(m.class), abnormal, z: None, onset: m.starts_at, latency_delta: None, note };
+                member_findings.push(f.clone());
+                f
             }
         };
         findings.push(finding);
@@ -468,7 +550,9 @@ pub fn build(cluster: &str, inc: &Incident, placement: &Placement<'_>, resolved:
         let Some(i) = comps.get(&r.component) else { continue };
         symptoms.insert(i);
         let note = format!("alert {} fired from {} (resolved) ({})", r.name, fmt_time(r.starts_at), r.class.as_str());
-        findings.push(Finding { component: i, kind: kind_of_class(r.class), abnormal: cfg.alert_abnormal, z: None, onset: r.starts_at, latency_delta: None, note });
+        let f = Finding { component: i, kind: kind_of_class(r.class), abnormal: cfg.alert_abnormal, z: None, onset: r.starts_at, latency_delta: None, note };
+        member_findings.push(f.clone());
+        findings.push(f);
     }
     let nodes_of_root = &placement.nodes_of_root;
     // Dependencies, breadth first from everything named so far.
@@ -507,18 +591,74 @@ pub fn build(cluster: &str, inc: &Incident, placement: &Placement<'_>, resolved:
         .collect();
     let known = topo.cluster(cluster);
     let observed: Vec<bool> = comps.list.iter().map(|c| cfg.silent_is_healthy && (known.is_some_and(|g| g.contains(c)) || split_key(c).0 == "Node")).collect();
-    let component_states = states(comps.list.len(), &findings, &observed, &cfg.ranking);
+    let n = comps.list.len();
+    let from_findings = states(n, &findings, &observed, &cfg.ranking);
+    let started = to_millis(&inc.started_at);
+    let split = fault_onset(started, &findings);
+    let signals = comps.list.iter().enumerate().flat_map(|(i, c)| placement.series.get(c).into_iter().flatten().map(move |h| history::signal(h, i, split, b))).collect();
     let colocated = colocated(&comps.list, nodes_of_root);
     let problem = Problem {
         components: comps.list.into_iter().map(|id| Component { id }).collect(),
         edges,
-        signals: Vec::new(),
+        signals,
         changes,
         symptoms: symptoms.into_iter().collect(),
-        onset: to_millis(&inc.started_at),
+        onset: started,
         colocated,
     };
+    let component_states = if problem.signals.is_empty() {
+        from_findings
+    } else {
+        merge_states(&problem, ranking_states(&problem, &cfg.ranking), from_findings, &member_findings, &cfg.ranking)
+    };
     Built { problem, states: component_states }
+}
+
+/// How long before an incident's start the fault behind it may have begun: the
+/// correlator's default session gap (anomalies this close before its first alert join it).
+const ONSET_LOOKBACK: Millis = 5 * 60_000;
+
+/// Where the fault behind an incident began: its earliest abnormal finding, when that came
+/// at most `ONSET_LOOKBACK` before the incident's start (detectors see a fault before
+/// the page fires), else the start. Windows before it are the baseline.
+fn fault_onset(started: Millis, findings: &[Finding]) -> Millis {
+    findings.iter().filter(|f| f.abnormal >= 0.5).map(|f| f.onset).filter(|&t| t >= started - ONSET_LOOKBACK).fold(started, Millis::min)
+}
+
+/// A component with scored windows is judged by them (as the benchmarks judge samples);
+/// one without, by its findings. Its alerts and events (`members`) stay in its evidence,
+/// and count on top of the windows where no window measures what they are about: a
+/// latency alert on a component whose latency windows barely moved says where the page
+/// came from, not that the component degraded (the alert's threshold is absolute, the
+/// windows' baseline its own).
+fn merge_states(problem: &Problem, measured: Vec<ComponentState>, from_findings: Vec<ComponentState>, members: &[Finding], cfg: &RcaConfig) -> Vec<ComponentState> {
+    let n = measured.len();
+    let watched: BTreeSet<(usize, SignalKind)> = problem.signals.iter().filter(|s| !s.window.is_empty()).map(|s| (s.component, s.kind)).collect();
+    let unmeasured: Vec<Finding> = members.iter().filter(|f| !watched.contains(&(f.component, f.kind))).cloned().collect();
+    let extra = states(n, &unmeasured, &vec![false; n], cfg);
+    let mut notes: Vec<Vec<String>> = vec![Vec::new(); n];
+    for f in members.iter().filter(|f| f.component < n) {
+        notes[f.component].push(f.note.clone());
+    }
+    measured
+        .into_iter()
+        .zip(from_findings)
+        .zip(extra)
+        .zip(notes)
+        .map(|(((mut m, f), a), notes)| {
+            if !m.observed {
+                return f;
+            }
+            if !a.notes.is_empty() {
+                m.abnormal = m.abnormal.max(a.abnormal);
+                m.degraded = m.degraded.max(a.degraded);
+                m.z = m.z.max(a.z);
+                m.onset = m.onset.into_iter().chain(a.onset).min();
+            }
+            m.notes = notes;
+            m
+        })
+        .collect()
 }
 
 /// Components (by index) whose pods share a node, one group per node with at least two.
@@ -596,6 +736,7 @@ impl Operator for CorrelateWithRca {
     fn stats(&self) -> Vec<Stat> {
         let mut stats = self.correlator.stats();
         stats.push(Stat::total("rca_evidence_dropped", "Anomalies and change events not kept as RCA evidence because rca.max_evidence_per_cluster was reached", self.rca.dropped()));
+        stats.push(Stat::total("rca_windows_dropped", "Window means not kept by RCA because rca.window_series series were kept already", self.rca.windows_dropped()));
         stats
     }
 }
@@ -615,5 +756,30 @@ mod colocation_tests {
         // n1: cart and redis; n2: cart and web; a workload not in the problem is left out.
         assert_eq!(colocated(&comps, &nodes), vec![vec![0, 1], vec![0, 3]]);
         assert!(colocated(&comps, &BTreeMap::new()).is_empty(), "no placement, no groups");
+    }
+}
+
+#[cfg(test)]
+mod merge_tests {
+    use super::*;
+    use crate::rca::signal::{Sample, Signal as RankSignal};
+
+    /// A latency alert on a component whose latency windows did not move leaves it normal
+    /// (the windows measure latency); an error alert, which no window measures, counts.
+    #[test]
+    fn alerts_count_where_no_window_measures_them() {
+        let cfg = RcaConfig::default();
+        let flat: Vec<Sample> = (0..20).map(|i| Sample::new(i * 60_000, 0.1 + 0.001 * f64::from((i % 3) as i32))).collect();
+        let signal = RankSignal::split(0, "latency of web-0", SignalKind::Latency, flat, 15 * 60_000, 60_000);
+        let problem = Problem { components: vec![Component { id: "Deployment/shop/web".into() }], signals: vec![signal], onset: 15 * 60_000, ..Problem::default() };
+        let alert = |kind: SignalKind| Finding { component: 0, kind, abnormal: 0.9, z: None, onset: 15 * 60_000, latency_delta: None, note: format!("alert {kind:?}") };
+        let merged = |f: Finding| {
+            let findings = vec![f.clone()];
+            merge_states(&problem, ranking_states(&problem, &cfg), states(1, &findings, &[true], &cfg), &findings, &cfg).remove(0)
+        };
+        let latency = merged(alert(SignalKind::Latency));
+        assert!(latency.abnormal < 0.5 && latency.notes == vec!["alert Latency".to_string()], "{latency:?}");
+        let errors = merged(alert(SignalKind::ErrorRatio));
+        assert!(errors.abnormal >= 0.9 && errors.degraded >= 0.9, "{errors:?}");
     }
 }

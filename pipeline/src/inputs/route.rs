@@ -15,7 +15,7 @@ use kubesage_operators::{Collector, OperatorError, Snapshot};
 use kubesage_schemas::alert::Alert;
 use kubesage_schemas::k8s::K8sEvent;
 use kubesage_schemas::signal::{self, Signal};
-use kubesage_schemas::signals::Anomaly;
+use kubesage_schemas::signals::{Anomaly, PeerWindow};
 use kubesage_schemas::topics;
 use kubesage_schemas::topology::TopologyUpdate;
 use kubesage_schemas::Envelope;
@@ -40,6 +40,8 @@ pub const ROUTES: &[Route] = &[
     ("route-events", topics::K8S_EVENTS, || Box::new(SignalRoute::<K8sEvent>::new("route-events", signal::from_event))),
     ("route-anomalies", topics::ANOMALIES, || Box::new(SignalRoute::<Anomaly>::new("route-anomalies", signal::from_anomaly))),
     ("route-topology", topics::TOPOLOGY, || Box::new(SignalRoute::<TopologyUpdate>::new("route-topology", signal::from_topology))),
+    // RCA's window history of the series (see `rca::history`).
+    ("route-windows", topics::PEER_WINDOWS, || Box::new(SignalRoute::<PeerWindow>::new("route-windows", signal::from_window))),
 ];
 
 impl<P> SignalRoute<P> {
@@ -91,6 +93,7 @@ mod tests {
     const TOPOLOGY: &str = r#"{"specversion":"1.0","id":"t1","source":"kubesage/collector/kubernetes","type":"io.kubesage.topology.v1","time":"2026-11-23T10:00:01Z","subject":"Pod/shop/p","cluster":"prod","data":{"op":"upsert","object":{"kind":"Pod","namespace":"shop","name":"p","uid":"p1","api_version":""},"owners":[],"node":"node-a","resource_version":"7"}}"#;
     const ALERT: &str = r#"{"specversion":"1.0","id":"a1","source":"kubesage/collector/alertmanager","type":"io.kubesage.alert.v1","time":"2026-11-23T10:00:02Z","subject":"f1","cluster":"prod","data":{"fingerprint":"f1","status":"firing","alertname":"HighLatency","severity":"warning","labels":{"alertname":"HighLatency","namespace":"shop"},"annotations":{},"starts_at":"2026-11-23T10:00:00Z","generator_url":"","via":"api"}}"#;
     const ANOMALY: &str = r#"{"specversion":"1.0","id":"n1","source":"kubesage/operator/anomaly","type":"io.kubesage.anomaly.v1","time":"2026-11-23T10:00:03Z","subject":"s","cluster":"prod","data":{"anomaly_id":"x","phase":"started","signal":"metric","series":"s","labels":{},"score":0.99,"observed":2.0,"expected_low":0.1,"expected_high":0.3,"detectors":["spike"],"window_start":"2026-11-23T10:00:00Z","window_end":"2026-11-23T10:00:03Z"}}"#;
+    const WINDOW: &str = r#"{"specversion":"1.0","id":"w1","source":"kubesage/operator/anomaly","type":"io.kubesage.peer.window.v1","time":"2026-11-23T10:01:00Z","subject":"g","cluster":"prod","data":{"group":"cpu{namespace=\"shop\"}","name":"cpu","labels":{"namespace":"shop"},"member":"web-0","member_label":"pod","series":"cpu{namespace=\"shop\",pod=\"web-0\"}","window_start":"2026-11-23T10:00:00Z","window_end":"2026-11-23T10:01:00Z","mean":0.5,"samples":4}}"#;
 
     fn route(name: &str, payload: &str) -> (Applied, Collector) {
         let (_, _, make) = ROUTES.iter().find(|r| r.0 == name).copied().expect("route");
@@ -104,7 +107,8 @@ mod tests {
     #[test]
     fn every_input_is_rekeyed_by_cluster_unchanged() {
         type Case = (&'static str, &'static str, fn(&Signal) -> bool);
-        let cases: [Case; 4] = [
+        let cases: [Case; 5] = [
+            ("route-windows", WINDOW, |s| matches!(s, Signal::Window(_))),
             ("route-events", EVENT, |s| matches!(s, Signal::Event(_))),
             ("route-topology", TOPOLOGY, |s| matches!(s, Signal::Topology(_))),
             ("route-anomalies", ANOMALY, |s| matches!(s, Signal::Anomaly(_))),
