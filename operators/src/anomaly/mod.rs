@@ -247,7 +247,10 @@ impl AnomalyOperator {
             if let Some(done) = WindowMean::add(acc, time, value, self.peer_window) {
                 let record = done.record(m, sample, key, self.peer_window);
                 let id = stable_id(&["peer-window", cluster, key, &done.start.to_string()]);
-                out.emit(topics::PEER_WINDOWS, &m.group, &Envelope::new(id, SOURCE, record.window_end, m.group.clone(), cluster.to_string(), record));
+                // Stamped when the window closed (this sample's time), not at its end: the
+                // record is as timely as the sample, and not late downstream (RCA reads it
+                // on kubesage.signals beside alerts and events).
+                out.emit(topics::PEER_WINDOWS, &m.group, &Envelope::new(id, SOURCE, from_millis(time), m.group.clone(), cluster.to_string(), record));
             }
         }
         if let Some(tr) = v.transition {

@@ -53,6 +53,21 @@ pub struct Correlator {
 }
 
 impl Correlator {
+    /// Make the boundary after `t` due, with nothing for the correlator to apply there: a
+    /// chained operator (RCA) has records of its own to take in at it.
+    pub fn wake_at(&mut self, t: DateTime<Utc>) {
+        self.due_after(to_millis(&t));
+        self.state.wake_at(to_millis(&t));
+    }
+
+    /// The fast path must not skip the boundary after `t`.
+    fn due_after(&mut self, t: i64) {
+        let due = t.div_euclid(self.interval) * self.interval + self.interval;
+        if let Some(next) = &mut self.state.next_check {
+            *next = (*next).min(due);
+        }
+    }
+
     pub fn new(cfg: CorrelationConfig) -> Self {
         let interval = duration_millis(cfg.emit_interval).max(1);
         let topology = Topology::new(cfg.topology.clone());
@@ -145,16 +160,10 @@ impl Operator for Correlator {
     const NAME: &'static str = "correlate";
 
     fn on_event(&mut self, event: Envelope<Signal>, _out: &mut Collector) {
-        // Window means (RCA's history) come in the thousands a minute and replace
-        // themselves: they would crowd the alerts' ids out of the duplicate set. Buffered
-        // all the same, they make boundaries due, where RCA ranks open incidents again.
-        if !matches!(event.data, Signal::Window(_)) && self.state.is_duplicate(&event.id, &self.cfg) {
+        if self.state.is_duplicate(&event.id, &self.cfg) {
             return;
         }
-        let due = to_millis(&event.time).div_euclid(self.interval) * self.interval + self.interval;
-        if let Some(next) = &mut self.state.next_check {
-            *next = (*next).min(due);
-        }
+        self.due_after(to_millis(&event.time));
         self.state.buffer_event(event);
     }
 

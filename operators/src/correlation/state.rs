@@ -34,6 +34,10 @@ pub(super) struct State {
     flap_order: BTreeSet<(Millis, String)>,
     /// `cluster/fingerprint` -> latest record of a flapping alert held back.
     held: BTreeMap<String, Envelope<Signal>>,
+    /// Times at which a chained operator has records of its own waiting (RCA's window
+    /// means): boundaries are due there though the correlator has nothing to apply.
+    #[serde(default)]
+    wakeups: BTreeSet<Millis>,
     pub(super) watermark: Option<Millis>,
     pub(super) last_boundary: Option<Millis>,
     /// Hashes of the ids of the most recent input records, oldest first.
@@ -186,6 +190,11 @@ impl State {
         false
     }
 
+    /// A boundary is due after `t` (see `wakeups`).
+    pub(super) fn wake_at(&mut self, t: Millis) {
+        self.wakeups.insert(t);
+    }
+
     pub(super) fn buffer_event(&mut self, event: Envelope<Signal>) {
         let slot = self.buffer.entry(to_millis(&event.time)).or_default();
         // HA Alertmanager pairs and retries deliver the same id: keep one.
@@ -201,7 +210,7 @@ impl State {
     /// Earliest event time at which something must happen (a buffered event to apply, a
     /// session to close, a stale incident to resolve, a flapping alert to settle).
     pub(super) fn next_due(&self, cfg: &CorrelationConfig) -> Option<Millis> {
-        let buffered = self.buffer.keys().next().copied();
+        let buffered = self.buffer.keys().next().copied().into_iter().chain(self.wakeups.first().copied()).min();
         let incidents = self.incidents.values().map(|i| {
             if i.session_open {
                 i.deadline(cfg)
@@ -222,6 +231,7 @@ impl State {
     pub(super) fn process_boundary(&mut self, b: Millis, cfg: &CorrelationConfig, topo: &mut Topology, out: &mut Collector) {
         let later = self.buffer.split_off(&b);
         let due = std::mem::replace(&mut self.buffer, later);
+        self.wakeups = self.wakeups.split_off(&b);
         let mut applied = false;
         for (_, events) in due {
             for e in events {

@@ -9,8 +9,10 @@
 //!
 //! Bounded: at most `window_series` series per cluster, each holding the windows of the
 //! evidence window (60 one-minute means by default, as `f32`: about 0.8 KB per series in
-//! a checkpoint); series of unknown meaning (metric names
-//! [`SignalKind::from_metric_name`] cannot read) are not kept.
+//! a checkpoint); series of unknown meaning ([`kind`]) are not kept. The operator takes a
+//! window in at the first boundary after its record, in time order, so the history as of
+//! a boundary depends only on the records before it; windows older than the evidence
+//! window are dropped, and the kept ones span it at most.
 
 use std::collections::{BTreeMap, VecDeque};
 
@@ -35,21 +37,32 @@ pub struct History {
     pub means: VecDeque<Option<f32>>,
 }
 
-/// A window further from the kept ones than this many windows (or not aligned with them)
-/// starts the history afresh: the series went away and came back, or changed its step.
-const MAX_GAP: i64 = 1_440;
+/// What a series measures, for RCA; `None` for series it does not keep: unknown meaning,
+/// and the `_bucket` and `_sum` parts of Prometheus histograms and summaries (their
+/// window means are rates of counts per bucket and of summed durations, not latencies).
+/// A histogram's `_count` is its request rate.
+pub fn kind(name: &str) -> Option<SignalKind> {
+    if name.ends_with("_bucket") || name.ends_with("_sum") {
+        return None;
+    }
+    if name.ends_with("_count") {
+        return Some(SignalKind::Traffic);
+    }
+    Some(SignalKind::from_metric_name(name)).filter(|k| *k != SignalKind::Other)
+}
 
 /// Series key -> history, of one cluster.
 pub type Histories = BTreeMap<String, History>;
 
-/// Keep one window mean; `false` when the series is new and `max_series` are kept already.
-pub fn keep(histories: &mut Histories, w: &PeerWindow, max_series: usize) -> bool {
-    if SignalKind::from_metric_name(&w.name) == SignalKind::Other || !w.mean.is_finite() {
-        return true;
-    }
+/// Keep one window mean (one starting before `horizon` is too old to keep); `false` when
+/// the series is new and `max_series` are kept already.
+pub fn keep(histories: &mut Histories, w: &PeerWindow, max_series: usize, horizon: Millis) -> bool {
     let start = to_millis(&w.window_start);
     let step = (to_millis(&w.window_end) - start).max(1);
     let mean = w.mean as f32;
+    if kind(&w.name).is_none() || !mean.is_finite() || start < horizon {
+        return true;
+    }
     if !histories.contains_key(&w.series) {
         if histories.len() >= max_series {
             return false;
@@ -68,8 +81,9 @@ pub fn keep(histories: &mut Histories, w: &PeerWindow, max_series: usize) -> boo
     let Some(h) = histories.get_mut(&w.series) else { return true };
     let offset = start - h.start;
     let at = offset.div_euclid(h.step);
-    let len = h.means.len() as i64;
-    if h.means.is_empty() || step != h.step || offset.rem_euclid(h.step) != 0 || at >= len + MAX_GAP || at < -MAX_GAP {
+    // (The operator prunes at the horizon and takes in windows before the boundary only:
+    // the deque spans the evidence window at most.)
+    if h.means.is_empty() || step != h.step || offset.rem_euclid(h.step) != 0 {
         (h.step, h.start, h.means) = (step, start, VecDeque::from([Some(mean)]));
         return true;
     }
@@ -109,7 +123,7 @@ impl History {
 /// `onset`.
 pub fn signal(h: &History, component: usize, onset: Millis, b: Millis) -> Signal {
     let samples: Vec<Sample> = h.points().filter(|p| p.0 + h.step <= b).map(|(t, v)| Sample::new(t, v)).collect();
-    Signal::split(component, format!("{} of {}", h.name, h.member), SignalKind::from_metric_name(&h.name), samples, onset, h.step)
+    Signal::split(component, format!("{} of {}", h.name, h.member), kind(&h.name).unwrap_or(SignalKind::Other), samples, onset, h.step)
 }
 
 #[cfg(test)]
@@ -136,34 +150,50 @@ mod tests {
     fn windows_are_kept_in_order_once_each_within_the_bound() {
         let mut h = Histories::new();
         for (start, mean) in [(120_000, 3.0), (0, 1.0), (60_000, 2.0), (60_000, 2.5)] {
-            assert!(keep(&mut h, &window("a", "latency", start, mean), 2));
+            assert!(keep(&mut h, &window("a", "latency", start, mean), 2, 0));
         }
         let a = &h["a"];
         assert_eq!(a.points().collect::<Vec<_>>(), vec![(0, 1.0), (60_000, 2.5), (120_000, 3.0)], "ordered, a replay replaces");
         assert_eq!(a.labels.get("pod").map(String::as_str), Some("web-0"));
         assert!(!a.labels.contains_key("workload"), "the pod places the series");
         assert_eq!(a.step, 60_000);
-        assert!(keep(&mut h, &window("b", "cpu", 0, 1.0), 2));
-        assert!(!keep(&mut h, &window("c", "cpu", 0, 1.0), 2), "a third series is over the bound");
-        assert!(keep(&mut h, &window("d", "kube_pod_info", 0, 1.0), 2) && !h.contains_key("d"), "unknown meaning is not kept");
+        assert!(keep(&mut h, &window("b", "cpu", 0, 1.0), 2, 0));
+        assert!(!keep(&mut h, &window("c", "cpu", 0, 1.0), 2, 0), "a third series is over the bound");
+        assert!(keep(&mut h, &window("d", "kube_pod_info", 0, 1.0), 2, 0) && !h.contains_key("d"), "unknown meaning is not kept");
         prune(&mut h, 60_000);
         assert_eq!(h["a"].points().count(), 2);
-        // A gap is kept as such; a window far away, or out of step, starts afresh.
-        assert!(keep(&mut h, &window("a", "latency", 300_000, 4.0), 2));
+        // A gap is kept as such; a window out of step starts afresh; one before the
+        // horizon is too old to keep; a mean beyond f32 is not kept.
+        assert!(keep(&mut h, &window("a", "latency", 300_000, 4.0), 2, 0));
         assert_eq!(h["a"].points().map(|p| p.0).collect::<Vec<_>>(), vec![60_000, 120_000, 300_000]);
-        assert!(keep(&mut h, &window("a", "latency", 330_000, 5.0), 2));
+        assert!(keep(&mut h, &window("a", "latency", 0, 9.0), 2, 60_000));
+        assert!(keep(&mut h, &window("a", "latency", 360_000, 1e300), 2, 0));
+        assert_eq!(h["a"].points().count(), 3);
+        assert!(keep(&mut h, &window("a", "latency", 330_000, 5.0), 2, 0));
         assert_eq!(h["a"].points().collect::<Vec<_>>(), vec![(330_000, 5.0)]);
-        assert!(keep(&mut h, &window("a", "latency", 330_000 + 2_000 * 60_000, 6.0), 2));
-        assert_eq!(h["a"].points().count(), 1);
         prune(&mut h, 1_000_000_000);
         assert!(h.is_empty());
+    }
+
+    #[test]
+    fn histogram_parts_are_rates_not_latencies() {
+        for (name, want) in [
+            ("http_request_duration_seconds", Some(SignalKind::Latency)),
+            ("http_request_duration_seconds_bucket", None),
+            ("http_request_duration_seconds_sum", None),
+            ("http_request_duration_seconds_count", Some(SignalKind::Traffic)),
+            ("container_cpu_usage_seconds_total", Some(SignalKind::Cpu)),
+            ("kube_pod_info", None),
+        ] {
+            assert_eq!(kind(name), want, "{name}");
+        }
     }
 
     #[test]
     fn a_signal_has_the_windows_ended_by_the_boundary_split_at_onset() {
         let mut h = Histories::new();
         for (i, mean) in [1.0, 1.0, 1.0, 5.0, 5.0].into_iter().enumerate() {
-            keep(&mut h, &window("a", "latency", i as Millis * 60_000, mean), 10);
+            keep(&mut h, &window("a", "latency", i as Millis * 60_000, mean), 10, 0);
         }
         let s = signal(&h["a"], 7, 180_000, 270_000);
         assert_eq!((s.component, s.kind), (7, SignalKind::Latency));
@@ -176,7 +206,7 @@ mod tests {
     fn an_hour_of_windows_is_under_a_kilobyte_in_a_checkpoint() {
         let mut h = Histories::new();
         for i in 0..60 {
-            keep(&mut h, &window("http_request_duration_seconds{namespace=\"shop\",pod=\"web-7d9f8c6b5-x2x4z\"}", "http_request_duration_seconds", 1_700_000_000_000 + i * 60_000, 0.1 + 0.0123456789 * i as f64), 10);
+            keep(&mut h, &window("http_request_duration_seconds{namespace=\"shop\",pod=\"web-7d9f8c6b5-x2x4z\"}", "http_request_duration_seconds", 1_700_000_000_000 + i * 60_000, 0.1 + 0.0123456789 * i as f64), 10, 0);
         }
         let bytes = serde_json::to_vec(&h).expect("json").len();
         eprintln!("one series, 60 windows: {bytes} bytes");

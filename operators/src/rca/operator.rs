@@ -23,7 +23,7 @@ use chrono::{DateTime, Utc};
 use kubesage_schemas::alertmanager::AlertStatus;
 use kubesage_schemas::ids::stable_id;
 use kubesage_schemas::incident::{Incident, IncidentStatus};
-use kubesage_schemas::signals::{Anomaly, AnomalyPhase};
+use kubesage_schemas::signals::{Anomaly, AnomalyPhase, PeerWindow};
 use kubesage_schemas::topics;
 use kubesage_schemas::Envelope;
 use serde::{Deserialize, Serialize};
@@ -167,6 +167,10 @@ struct State {
     /// Incident id -> its latest record and when it was last ranked, while it is open.
     #[serde(default)]
     open: BTreeMap<String, (Envelope<Incident>, Millis)>,
+    /// Window means by record time, taken into `windows` at the first boundary after it
+    /// (a report at `b` sees exactly the windows with time < `b`).
+    #[serde(default)]
+    pending: BTreeMap<Millis, Vec<(String, PeerWindow)>>,
 }
 
 /// RCA over the incidents of a correlator it is chained to.
@@ -197,9 +201,8 @@ impl Rca {
             Signal::Anomaly(_) => true,
             Signal::Event(ev) => self.cfg.change_reasons.iter().any(|r| r == &ev.reason),
             Signal::Window(w) => {
-                if self.cfg.enabled && self.cfg.window_series > 0 {
-                    let kept = history::keep(self.state.windows.entry(e.cluster.clone()).or_default(), w, self.cfg.window_series);
-                    self.state.windows_dropped += u64::from(!kept);
+                if self.wants(w) {
+                    self.state.pending.entry(to_millis(&e.time)).or_default().push((e.cluster.clone(), w.clone()));
                 }
                 false
             }
@@ -222,15 +225,32 @@ impl Rca {
         }
     }
 
+    /// A window mean RCA keeps (see `history::kind`).
+    pub fn wants(&self, w: &PeerWindow) -> bool {
+        self.cfg.enabled && self.cfg.window_series > 0 && history::kind(&w.name).is_some()
+    }
+
     /// After the correlator processed boundary `b`: report on the incident records it
     /// published there (`out.items()[from..]`), then forget evidence no later report needs.
     pub fn after_boundary(&mut self, b: Millis, view: &View<'_>, out: &mut Collector, from: usize) {
         if !self.cfg.enabled {
             return;
         }
+        let horizon = b.saturating_sub(duration_millis(self.cfg.evidence_window));
+        // The window means before `b`, in time order; then the history as of `b`.
+        let later = self.state.pending.split_off(&b);
+        for (_, list) in std::mem::replace(&mut self.state.pending, later) {
+            for (cluster, w) in list {
+                let kept = history::keep(self.state.windows.entry(cluster).or_default(), &w, self.cfg.window_series, horizon);
+                self.state.windows_dropped += u64::from(!kept);
+            }
+        }
+        for h in self.state.windows.values_mut() {
+            history::prune(h, horizon);
+        }
+        self.state.windows.retain(|_, h| !h.is_empty());
         let incidents: Vec<Envelope<Incident>> =
             out.items()[from.min(out.len())..].iter().filter(|e| e.topic == topics::INCIDENTS).filter_map(|e| serde_json::from_slice(&e.payload).ok()).collect();
-        let horizon = b.saturating_sub(duration_millis(self.cfg.evidence_window));
         let State { clusters, published, windows, open, .. } = &mut self.state;
         // Incidents that changed at `b`, then open ones due to be ranked again as their
         // windows come in.
@@ -306,10 +326,6 @@ impl Rca {
             compact(log, b);
         }
         clusters.retain(|_, log| !log.is_empty());
-        for h in windows.values_mut() {
-            history::prune(h, horizon);
-        }
-        windows.retain(|_, h| !h.is_empty());
     }
 
     fn to_value(&self) -> serde_json::Value {
@@ -612,7 +628,7 @@ pub fn build(cluster: &str, inc: &Incident, placement: &Placement<'_>, resolved:
     let component_states = if problem.signals.is_empty() {
         from_findings
     } else {
-        merge_states(&problem, ranking_states(&problem, &cfg.ranking), from_findings, &member_findings, &cfg.ranking)
+        merge_states(&problem, ranking_states(&problem, &cfg.ranking), from_findings, &findings, &member_findings, &cfg.ranking)
     };
     Built { problem, states: component_states }
 }
@@ -629,19 +645,22 @@ fn fault_onset(started: Millis, findings: &[Finding]) -> Millis {
 }
 
 /// A component with scored windows is judged by them (as the benchmarks judge samples);
-/// one without, by its findings. Its alerts and events (`members`) stay in its evidence,
-/// and count on top of the windows where no window measures what they are about: a
-/// latency alert on a component whose latency windows barely moved says where the page
-/// came from, not that the component degraded (the alert's threshold is absolute, the
-/// windows' baseline its own).
-fn merge_states(problem: &Problem, measured: Vec<ComponentState>, from_findings: Vec<ComponentState>, members: &[Finding], cfg: &RcaConfig) -> Vec<ComponentState> {
+/// one without, by its findings. Its findings count on top of the windows where no
+/// window measures their kind (a log anomaly, a peer outlier, an error alert on a
+/// component whose errors are not windowed), and its alerts and events (`members`) stay in
+/// its evidence: a latency alert on a component whose latency windows barely moved says
+/// where the page came from, not that the component degraded (the alert's threshold is
+/// absolute, the windows' baseline its own).
+fn merge_states(problem: &Problem, measured: Vec<ComponentState>, from_findings: Vec<ComponentState>, findings: &[Finding], members: &[Finding], cfg: &RcaConfig) -> Vec<ComponentState> {
     let n = measured.len();
     let watched: BTreeSet<(usize, SignalKind)> = problem.signals.iter().filter(|s| !s.window.is_empty()).map(|s| (s.component, s.kind)).collect();
-    let unmeasured: Vec<Finding> = members.iter().filter(|f| !watched.contains(&(f.component, f.kind))).cloned().collect();
+    let unmeasured: Vec<Finding> = findings.iter().filter(|f| !watched.contains(&(f.component, f.kind))).cloned().collect();
     let extra = states(n, &unmeasured, &vec![false; n], cfg);
     let mut notes: Vec<Vec<String>> = vec![Vec::new(); n];
-    for f in members.iter().filter(|f| f.component < n) {
-        notes[f.component].push(f.note.clone());
+    for f in members.iter().chain(&unmeasured).filter(|f| f.component < n) {
+        if !notes[f.component].contains(&f.note) {
+            notes[f.component].push(f.note.clone());
+        }
     }
     measured
         .into_iter()
@@ -716,6 +735,14 @@ impl Operator for CorrelateWithRca {
     const NAME: &'static str = "correlate";
 
     fn on_event(&mut self, event: Envelope<Signal>, out: &mut Collector) {
+        // Window means are RCA's alone: the correlator only wakes for them.
+        if let Signal::Window(w) = &event.data {
+            if self.rca.wants(w) {
+                self.rca.observe(&event);
+                self.correlator.wake_at(event.time);
+            }
+            return;
+        }
         self.rca.observe(&event);
         self.correlator.on_event(event, out);
     }
@@ -778,7 +805,7 @@ mod merge_tests {
         let alert = |kind: SignalKind| Finding { component: 0, kind, abnormal: 0.9, z: None, onset: 15 * 60_000, latency_delta: None, note: format!("alert {kind:?}") };
         let merged = |f: Finding| {
             let findings = vec![f.clone()];
-            merge_states(&problem, ranking_states(&problem, &cfg), states(1, &findings, &[true], &cfg), &findings, &cfg).remove(0)
+            merge_states(&problem, ranking_states(&problem, &cfg), states(1, &findings, &[true], &cfg), &findings, &findings, &cfg).remove(0)
         };
         let latency = merged(alert(SignalKind::Latency));
         assert!(latency.abnormal < 0.5 && latency.notes == vec!["alert Latency".to_string()], "{latency:?}");

@@ -418,3 +418,20 @@ fn window_history_survives_snapshot_and_restore() {
         assert!(run_with(&rca, &events, Some(k), 600) == whole, "restored after {k} events");
     }
 }
+
+#[test]
+fn reports_with_windows_do_not_depend_on_watermark_granularity() {
+    // Per event (5 s behind), or one watermark at the end: the same reports. Each window
+    // is stamped at its end, on a minute, which is also a boundary: taken in after it.
+    let events = slow_redis_without_its_anomaly();
+    let per_event = run_with(&RcaOperatorConfig::default(), &events, None, 600);
+    let mut o = CorrelateWithRca::new(cfg(), RcaOperatorConfig::default());
+    let mut out = Collector::default();
+    for e in &events {
+        o.on_event(e.clone(), &mut out);
+    }
+    o.on_watermark(wm(600), &mut out);
+    let at_end: Vec<(String, String, Vec<u8>)> = out.items().iter().map(|e| (e.topic.to_string(), e.id.clone(), e.payload.clone())).collect();
+    assert!(per_event.iter().any(|i| i.0 == OUTPUT));
+    assert!(per_event == at_end, "{} vs {} records", per_event.len(), at_end.len());
+}
