@@ -300,7 +300,8 @@ impl Rca {
                     Some(ResolvedAlert { member: a.fingerprint.clone(), component, class, name: a.alertname.clone(), starts_at: to_millis(&a.starts_at) })
                 })
                 .collect();
-            let built = build(&inc.cluster, &inc.data, placement, &resolved, view.topology, &self.cfg, b);
+            let at = BuildAt { b, lookback: duration_millis(view.config.session_gap) };
+            let built = build(&inc.cluster, &inc.data, placement, &resolved, view.topology, &self.cfg, at);
             let ranked = rank_with_states(&built.problem, &built.states, &self.cfg.ranking);
             if ranked.is_empty() {
                 continue; // nothing placed on any component yet: nothing to say
@@ -505,7 +506,8 @@ fn place_series<'a>(cluster: &str, histories: Option<&'a history::Histories>, vi
 /// their call-graph dependencies), dependency edges, findings, changes and onset.
 /// The windows of the series placed on a component are scored as the benchmarks score
 /// samples, split where the fault began (`fault_onset`), using the windows ended by `b`.
-pub fn build(cluster: &str, inc: &Incident, placement: &Placement<'_>, resolved: &[ResolvedAlert], topo: &Topology, cfg: &RcaOperatorConfig, b: Millis) -> Built {
+pub fn build(cluster: &str, inc: &Incident, placement: &Placement<'_>, resolved: &[ResolvedAlert], topo: &Topology, cfg: &RcaOperatorConfig, at: BuildAt) -> Built {
+    let BuildAt { b, lookback } = at;
     let mut comps = Components { ids: BTreeMap::new(), list: Vec::new(), max: cfg.max_components.max(1) };
     let members: BTreeSet<&str> = inc.alerts.iter().map(|a| a.fingerprint.as_str()).collect();
     let mut symptoms = BTreeSet::new();
@@ -613,7 +615,7 @@ pub fn build(cluster: &str, inc: &Incident, placement: &Placement<'_>, resolved:
     let n = comps.list.len();
     let from_findings = states(n, &findings, &observed, &cfg.ranking);
     let started = to_millis(&inc.started_at);
-    let split = fault_onset(started, &findings);
+    let split = fault_onset(started, &findings, lookback);
     let signals = comps.list.iter().enumerate().flat_map(|(i, c)| placement.series.get(c).into_iter().flatten().map(move |h| history::signal(h, i, split, b))).collect();
     let colocated = colocated(&comps.list, nodes_of_root);
     let problem = Problem {
@@ -633,15 +635,20 @@ pub fn build(cluster: &str, inc: &Incident, placement: &Placement<'_>, resolved:
     Built { problem, states: component_states }
 }
 
-/// How long before an incident's start the fault behind it may have begun: the
-/// correlator's default session gap (anomalies this close before its first alert join it).
-const ONSET_LOOKBACK: Millis = 5 * 60_000;
+/// The boundary a problem is built at, and how long before an incident's start the fault
+/// behind it may have begun: the correlator's session gap (anomalies this close before its
+/// first alert join it).
+#[derive(Debug, Clone, Copy)]
+pub struct BuildAt {
+    pub b: Millis,
+    pub lookback: Millis,
+}
 
 /// Where the fault behind an incident began: its earliest abnormal finding, when that came
-/// at most `ONSET_LOOKBACK` before the incident's start (detectors see a fault before
-/// the page fires), else the start. Windows before it are the baseline.
-fn fault_onset(started: Millis, findings: &[Finding]) -> Millis {
-    findings.iter().filter(|f| f.abnormal >= 0.5).map(|f| f.onset).filter(|&t| t >= started - ONSET_LOOKBACK).fold(started, Millis::min)
+/// at most `lookback` before the incident's start (detectors see a fault before the page
+/// fires), else the start. Windows before it are the baseline.
+fn fault_onset(started: Millis, findings: &[Finding], lookback: Millis) -> Millis {
+    findings.iter().filter(|f| f.abnormal >= 0.5).map(|f| f.onset).filter(|&t| t >= started.saturating_sub(lookback)).fold(started, Millis::min)
 }
 
 /// A component with scored windows is judged by them (as the benchmarks judge samples);
