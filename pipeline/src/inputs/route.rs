@@ -11,6 +11,7 @@ use std::marker::PhantomData;
 
 use chrono::{DateTime, Utc};
 use kubesage_operators::time::to_millis;
+use kubesage_operators::rca::history;
 use kubesage_operators::{Collector, OperatorError, Snapshot};
 use kubesage_schemas::alert::Alert;
 use kubesage_schemas::k8s::K8sEvent;
@@ -28,6 +29,8 @@ use crate::host::hosted::{Applied, HostedOperator, RecordMeta};
 pub struct SignalRoute<P> {
     name: &'static str,
     lift: fn(Envelope<P>) -> Envelope<Signal>,
+    /// Records stage 2 reads; the others are read and passed over.
+    wanted: fn(&P) -> bool,
     _payload: PhantomData<fn() -> P>,
 }
 
@@ -40,13 +43,18 @@ pub const ROUTES: &[Route] = &[
     ("route-events", topics::K8S_EVENTS, || Box::new(SignalRoute::<K8sEvent>::new("route-events", signal::from_event))),
     ("route-anomalies", topics::ANOMALIES, || Box::new(SignalRoute::<Anomaly>::new("route-anomalies", signal::from_anomaly))),
     ("route-topology", topics::TOPOLOGY, || Box::new(SignalRoute::<TopologyUpdate>::new("route-topology", signal::from_topology))),
-    // RCA's window history of the series (see `rca::history`).
-    ("route-windows", topics::PEER_WINDOWS, || Box::new(SignalRoute::<PeerWindow>::new("route-windows", signal::from_window))),
+    // RCA's window history of the series it can read (see `rca::history`).
+    ("route-windows", topics::PEER_WINDOWS, || Box::new(SignalRoute::<PeerWindow>::new("route-windows", signal::from_window).only(|w| history::kind(&w.name).is_some()))),
 ];
 
 impl<P> SignalRoute<P> {
     pub fn new(name: &'static str, lift: fn(Envelope<P>) -> Envelope<Signal>) -> Self {
-        SignalRoute { name, lift, _payload: PhantomData }
+        SignalRoute { name, lift, wanted: |_| true, _payload: PhantomData }
+    }
+
+    /// Route only the records `wanted` accepts.
+    pub fn only(self, wanted: fn(&P) -> bool) -> Self {
+        SignalRoute { wanted, ..self }
     }
 }
 
@@ -67,6 +75,9 @@ impl<P: DeserializeOwned> HostedOperator for SignalRoute<P> {
             return Applied::Invalid("envelope cluster is empty".into());
         }
         let event_ms = to_millis(&event.time);
+        if !(self.wanted)(&event.data) {
+            return Applied::OnTime { event_ms };
+        }
         let routed = (self.lift)(event);
         out.emit(topics::SIGNALS, &routed.cluster.clone(), &routed);
         Applied::OnTime { event_ms }
@@ -125,6 +136,14 @@ mod tests {
             let decoded: Envelope<Signal> = serde_json::from_slice(&item.payload).expect("signal");
             assert!(variant(&decoded.data), "{name}: decodes as the right signal");
         }
+    }
+
+    #[test]
+    fn windows_rca_cannot_read_are_not_routed() {
+        let bucket = WINDOW.replace(r#""name":"cpu""#, r#""name":"http_request_duration_seconds_bucket""#);
+        let (applied, out) = route("route-windows", &bucket);
+        assert!(matches!(applied, Applied::OnTime { .. }) && out.is_empty(), "{applied:?}");
+        assert_eq!(route("route-windows", WINDOW).1.len(), 1);
     }
 
     #[test]
