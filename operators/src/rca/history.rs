@@ -9,7 +9,8 @@
 //!
 //! Bounded: at most `window_series` series per cluster, each holding the windows of the
 //! evidence window (60 one-minute means by default, as `f32`: about 0.8 KB per series in
-//! a checkpoint); series of unknown meaning ([`kind`]) are not kept. The operator takes a
+//! a checkpoint); series of unknown meaning ([`kind`]) are not kept. At the bound a new
+//! series takes the place of one that has missed five windows, else it is not kept. The operator takes a
 //! window in at the first boundary after its record, in time order, so the history as of
 //! a boundary depends only on the records before it; windows older than the evidence
 //! window are dropped, and the kept ones span it at most.
@@ -54,8 +55,13 @@ pub fn kind(name: &str) -> Option<SignalKind> {
 /// Series key -> history, of one cluster.
 pub type Histories = BTreeMap<String, History>;
 
+/// Windows a series may miss before a new series takes its place at the bound (a pod
+/// replaced in a rollout stops sending; its history would otherwise hold its slot until
+/// it leaves the evidence window).
+const SILENT_WINDOWS: Millis = 5;
+
 /// Keep one window mean (one starting before `horizon` is too old to keep); `false` when
-/// the series is new and `max_series` are kept already.
+/// the series is new, `max_series` are kept already and none of them has gone silent.
 pub fn keep(histories: &mut Histories, w: &PeerWindow, max_series: usize, horizon: Millis) -> bool {
     let start = to_millis(&w.window_start);
     let step = (to_millis(&w.window_end) - start).max(1);
@@ -64,7 +70,7 @@ pub fn keep(histories: &mut Histories, w: &PeerWindow, max_series: usize, horizo
         return true;
     }
     if !histories.contains_key(&w.series) {
-        if histories.len() >= max_series {
+        if histories.len() >= max_series && !evict_silent(histories, start) {
             return false;
         }
         let mut labels = w.labels.clone();
@@ -99,6 +105,14 @@ pub fn keep(histories: &mut Histories, w: &PeerWindow, max_series: usize, horizo
     // A replayed window replaces itself.
     h.means[at] = Some(mean);
     true
+}
+
+/// At the bound, forget the series silent longest, if it has missed `SILENT_WINDOWS`
+/// windows by `now` (a scan of the kept series: only when a new one finds them full).
+fn evict_silent(histories: &mut Histories, now: Millis) -> bool {
+    let last = |h: &History| h.start + (h.means.len() as Millis - 1) * h.step;
+    let silent = histories.iter().filter(|(_, h)| now - last(h) >= SILENT_WINDOWS * h.step).min_by_key(|(k, h)| (last(h), (*k).clone())).map(|(k, _)| k.clone());
+    silent.is_some_and(|k| histories.remove(&k).is_some())
 }
 
 /// Forget windows that started before `horizon`, and series left without any.
@@ -173,6 +187,27 @@ mod tests {
         assert_eq!(h["a"].points().collect::<Vec<_>>(), vec![(330_000, 5.0)]);
         prune(&mut h, 1_000_000_000);
         assert!(h.is_empty());
+    }
+
+    /// At the bound a new series takes the place of one that went silent (a pod replaced
+    /// in a rollout), not of one still sending.
+    #[test]
+    fn a_silent_series_gives_its_place_up_at_the_bound() {
+        let mut h = Histories::new();
+        for m in 0..10 {
+            keep(&mut h, &window("old-pod", "cpu", m * 60_000, 1.0), 2, 0);
+            keep(&mut h, &window("live", "cpu", m * 60_000, 1.0), 2, 0);
+        }
+        // Two minutes on, the old pod is not silent long enough yet.
+        for m in 10..12 {
+            keep(&mut h, &window("live", "cpu", m * 60_000, 1.0), 2, 0);
+        }
+        assert!(!keep(&mut h, &window("new-pod", "cpu", 11 * 60_000, 1.0), 2, 0));
+        for m in 12..15 {
+            keep(&mut h, &window("live", "cpu", m * 60_000, 1.0), 2, 0);
+        }
+        assert!(keep(&mut h, &window("new-pod", "cpu", 14 * 60_000, 1.0), 2, 0));
+        assert_eq!(h.keys().map(String::as_str).collect::<Vec<_>>(), vec!["live", "new-pod"]);
     }
 
     #[test]
