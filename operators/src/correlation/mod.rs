@@ -56,8 +56,9 @@ impl Correlator {
     /// Make the boundary after `t` due, with nothing for the correlator to apply there: a
     /// chained operator (RCA) has records of its own to take in at it.
     pub fn wake_at(&mut self, t: DateTime<Utc>) {
-        self.due_after(to_millis(&t));
-        self.state.wake_at(to_millis(&t));
+        let t = to_millis(&t);
+        self.due_after(t);
+        self.state.wake_at(t);
     }
 
     /// The fast path must not skip the boundary after `t`.

@@ -208,9 +208,10 @@ impl State {
     }
 
     /// Earliest event time at which something must happen (a buffered event to apply, a
-    /// session to close, a stale incident to resolve, a flapping alert to settle).
+    /// wake-up for a chained operator, a session to close, a stale incident to resolve, a
+    /// flapping alert to settle).
     pub(super) fn next_due(&self, cfg: &CorrelationConfig) -> Option<Millis> {
-        let buffered = self.buffer.keys().next().copied().into_iter().chain(self.wakeups.first().copied()).min();
+        let buffered = self.buffer.keys().next().copied().into_iter().chain(self.wakeups.first().copied());
         let incidents = self.incidents.values().map(|i| {
             if i.session_open {
                 i.deadline(cfg)
@@ -222,7 +223,7 @@ impl State {
         });
         let window = duration_millis(cfg.flap_window);
         let flaps = self.flap_order.first().map(|(since, _)| since.saturating_add(window));
-        buffered.into_iter().chain(incidents).chain(flaps).min()
+        buffered.chain(incidents).chain(flaps).min()
     }
 
     /// Everything that happens at boundary `b`: apply events with time < b, absorb

@@ -10,10 +10,11 @@
 //! Bounded: at most `window_series` series per cluster, each holding the windows of the
 //! evidence window (60 one-minute means by default, as `f32`: about 0.8 KB per series in
 //! a checkpoint); series of unknown meaning ([`kind`]) are not kept. At the bound a new
-//! series takes the place of one that has missed five windows, else it is not kept. The operator takes a
-//! window in at the first boundary after its record, in time order, so the history as of
-//! a boundary depends only on the records before it; windows older than the evidence
-//! window are dropped, and the kept ones span it at most.
+//! series takes the place of one that has missed five windows, else it is not kept.
+//!
+//! The operator takes a window in at the first boundary after its record, in time order,
+//! so the history as of a boundary depends only on the records before it; windows older
+//! than the evidence window are dropped, and the kept ones span it at most.
 
 use std::collections::{BTreeMap, VecDeque};
 

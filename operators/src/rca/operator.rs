@@ -256,8 +256,7 @@ impl Rca {
         // windows come in.
         let mut incidents: Vec<(Envelope<Incident>, bool)> = incidents.into_iter().map(|e| (e, false)).collect();
         for (inc, _) in &incidents {
-            let done = inc.data.status == IncidentStatus::Resolved || inc.data.merged_into.is_some();
-            if done {
+            if is_over(&inc.data) {
                 open.remove(&inc.data.incident_id);
             } else {
                 open.insert(inc.data.incident_id.clone(), (inc.clone(), b));
@@ -278,7 +277,7 @@ impl Rca {
         let mut classes = ClassCache::default();
         for (inc, again) in &incidents {
             let id = &inc.data.incident_id;
-            if inc.data.status == IncidentStatus::Resolved || inc.data.merged_into.is_some() {
+            if is_over(&inc.data) {
                 published.remove(id);
                 continue;
             }
@@ -337,6 +336,11 @@ impl Rca {
         self.state = if v.is_null() { State::default() } else { serde_json::from_value(v).map_err(|e| OperatorError::Snapshot(e.to_string()))? };
         Ok(())
     }
+}
+
+/// An incident nothing more is reported on: resolved, or merged into another.
+fn is_over(inc: &Incident) -> bool {
+    inc.status == IncidentStatus::Resolved || inc.merged_into.is_some()
 }
 
 /// Keep, of the records before `b` (every later report starts after it), only the latest
@@ -515,7 +519,7 @@ pub fn build(cluster: &str, inc: &Incident, placement: &Placement<'_>, resolved:
         symptoms.extend(comps.get(c));
     }
     let mut findings = Vec::new();
-    // Alerts and events: what the windows of a component do not show.
+    // Alerts and events (also in `findings`): they stay in a windowed component's evidence.
     let mut member_findings = Vec::new();
     let tolerance = duration_millis(cfg.ranking.onset_tolerance);
     for (member, (component, ev)) in &placement.evidence {
